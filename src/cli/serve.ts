@@ -1,0 +1,68 @@
+/** `granary serve`: load config, build services and app, listen, and shut down gracefully on SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import { loadConfig, type LoadOptions } from '../config/load.ts';
+
+export interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+}
+
+export function configFromFlags(f: ServeFlags): LoadOptions {
+  const overrides: Record<string, unknown> = {};
+  if (f.host !== undefined) overrides.host = f.host;
+  if (f.port !== undefined) overrides.port = Number(f.port);
+  if (f.dataDir !== undefined) overrides.dataDir = f.dataDir;
+  return { file: f.config, overrides };
+}
+
+export async function serve(f: ServeFlags): Promise<void> {
+  const config = loadConfig(configFromFlags(f));
+  // Loaded here, not at the top: other commands must not pay for the server's modules.
+  const { createLogger, createServices } = await import('../server/bootstrap.ts');
+  const { buildApp } = await import('../server/app.ts');
+  const { startJanitor } = await import('../server/janitor.ts');
+  const log = createLogger(config);
+  const started = await createServices(config, log);
+  const app = await buildApp(started.services);
+  const stopJanitor = startJanitor(started.services);
+  const address = await app.listen({ host: config.host, port: config.port });
+  if (started.firstAdminToken) {
+    // Printed once, to the terminal only — never through the logger.
+    process.stderr.write(
+      `\n  First start: created user "admin". Its API token (shown only now, store it safely):\n\n    ${started.firstAdminToken}\n\n` +
+        `  Use it as: curl -H "Authorization: Bearer <token>" ${address}/api/v1/me\n\n`,
+    );
+  }
+  log.info({ address, dataDir: config.dataDir, database: config.database.driver, blobs: config.blobs.driver }, 'granary listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: draining in-flight requests');
+    const force = setTimeout(() => {
+      log.warn('shutdown grace period over; exiting');
+      process.exit(1);
+    }, config.limits.shutdownGraceSeconds * 1000);
+    force.unref();
+    stopJanitor();
+    await app.close();
+    await started.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry (embedded defaults: SQLite + ./data, port 8080)')
+    .option('-c, --config <file>', 'config file (default ./granary.yaml if present; env GRANARY_CONFIG)')
+    .option('--host <host>', 'address to listen on (env GRANARY_HOST)')
+    .option('-p, --port <port>', 'port (env GRANARY_PORT)')
+    .option('-d, --data-dir <dir>', 'data directory (env GRANARY_DATA_DIR)')
+    .action((opts: ServeFlags) => serve(opts));
+}

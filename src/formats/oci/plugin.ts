@@ -1,0 +1,69 @@
+/**
+ * The OCI format plug-in: OCI Distribution v1.1 under /v2 (hosted repositories). It owns its scope's error
+ * envelope (`{errors:[{code,message,detail}]}` for every failure, core errors included, 401s with the Docker
+ * token-auth challenge), the `Docker-Distribution-API-Version` header on every answer, the token endpoint
+ * (token.ts) and the routing table (routes.ts).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FormatPlugin } from '../types.ts';
+import type { Services } from '../../server/services.ts';
+import { FORMAT_CONTRACT_VERSION } from '../types.ts';
+import { OciOptionsSchema } from './context.ts';
+import { OciError } from './errors.ts';
+import { toOciFailure } from './failure.ts';
+import { API_VERSION_VALUE, HEADERS } from './http.ts';
+import { registerRoutes } from './routes.ts';
+import { GranaryError } from '../../server/errors.ts';
+import { OCI_FORMAT } from './target.ts';
+import { ociChallenge, registerOciToken, repositoryScope } from './token.ts';
+
+/** The token scope a 401 asks for: what the request needed on the image it named. */
+function scopeOf(req: FastifyRequest): string | undefined {
+  if (req.url === '/v2/_catalog' || req.url.startsWith('/v2/_catalog?')) return 'registry:catalog:*';
+  const t = req.oci;
+  if (!t) return undefined;
+  if (req.method === 'GET' || req.method === 'HEAD') return repositoryScope(t.fullName, ['pull']);
+  if (req.method === 'DELETE' && t.kind !== 'blobs/uploads') return repositoryScope(t.fullName, ['delete']);
+  return repositoryScope(t.fullName, ['pull', 'push']);
+}
+
+async function register(app: FastifyInstance, s: Services): Promise<void> {
+  app.decorateRequest('oci', null);
+
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.header(HEADERS.API_VERSION, API_VERSION_VALUE);
+    done();
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    const f = toOciFailure(error, req.oci?.kind);
+    if (f.status >= 500) req.log.error({ err: error }, 'oci request failed');
+    reply.headers(f.headers);
+    reply.header(HEADERS.API_VERSION, API_VERSION_VALUE);
+    if (f.status === 401) {
+      const insufficient = error instanceof GranaryError && (error.details as { insufficientScope?: boolean } | undefined)?.insufficientScope;
+      reply.header('www-authenticate', ociChallenge(req, scopeOf(req)) + (insufficient ? ',error="insufficient_scope"' : ''));
+    }
+    // An oversized body is left unread: close the connection rather than drain it.
+    if (f.status === 413) reply.header('connection', 'close');
+    return reply.code(f.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ errors: f.errors }));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.header(HEADERS.API_VERSION, API_VERSION_VALUE);
+    const e = new OciError('UNSUPPORTED', `${req.method} ${req.url.split('?')[0]} is not part of the API`, undefined, 404);
+    return reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ errors: [e.toEntry()] }));
+  });
+
+  await registerOciToken(app, s);
+  await registerRoutes(app, s);
+}
+
+export const ociFormat: FormatPlugin = {
+  name: OCI_FORMAT,
+  contract: FORMAT_CONTRACT_VERSION,
+  kinds: ['hosted'],
+  prefix: '/v2',
+  optionsSchema: OciOptionsSchema,
+  register,
+};

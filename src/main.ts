@@ -1,0 +1,31 @@
+/** Entry point of the `granary` command: one sub-command per file in cli/. */
+import { Command, CommanderError } from 'commander';
+import { registerServe } from './cli/serve.ts';
+import { registerManage } from './cli/manage.ts';
+import { registerConfig } from './cli/config-check.ts';
+import { registerGc } from './cli/gc.ts';
+import { registerArtifacts } from './cli/artifacts.ts';
+import { CliError } from './cli/flags.ts';
+import { ConfigError } from './config/errors.ts';
+import { GranaryError } from './server/errors.ts';
+
+const program = new Command('granary')
+  .description('Granary: one registry for OCI images, npm, Go, Maven, PyPI, Cargo and typed binaries')
+  .version('0.1.0')
+  .exitOverride();
+registerServe(program);
+registerManage(program);
+registerConfig(program);
+registerGc(program);
+registerArtifacts(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  if (e instanceof ConfigError || e instanceof CliError || e instanceof GranaryError) {
+    process.stderr.write(`granary: ${e.message}\n`);
+    process.exit(2);
+  }
+  throw e;
+}

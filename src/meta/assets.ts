@@ -1,0 +1,161 @@
+/**
+ * Assets: a repository path bound to a blob digest, with a media type and typed metadata.
+ * Writes append their event in the same transaction.
+ */
+import { sql } from 'kysely';
+import type { Db, Tx } from './db.ts';
+import type { AssetRow } from './tables.ts';
+import { now } from './db.ts';
+import { appendEvent } from './events.ts';
+
+export interface Asset {
+  id: number;
+  repoId: number;
+  path: string;
+  digest: string;
+  size: number;
+  mediaType: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function toAsset(r: AssetRow): Asset {
+  return {
+    id: Number(r.id),
+    repoId: Number(r.repo_id),
+    path: r.path,
+    digest: r.digest,
+    size: Number(r.size),
+    mediaType: r.media_type,
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function getAsset(db: Db, repoId: number, path: string): Promise<Asset | null> {
+  const r = await db
+    .selectFrom('assets')
+    .selectAll()
+    .where('repo_id', '=', repoId)
+    .where('path', '=', path)
+    .executeTakeFirst();
+  return r ? toAsset(r) : null;
+}
+
+export interface PutAssetInput {
+  repoId: number;
+  repo: string;
+  path: string;
+  digest: string;
+  size: number;
+  mediaType?: string | null;
+  metadata?: Record<string, unknown>;
+}
+
+/** Creates or replaces the asset at a path; returns the previous one (if any). */
+export async function putAsset(tx: Tx, a: PutAssetInput, actor: string | null): Promise<{ asset: Asset; previous: Asset | null }> {
+  const t = now();
+  const previous = await getAsset(tx, a.repoId, a.path);
+  const values = {
+    digest: a.digest,
+    size: a.size,
+    media_type: a.mediaType ?? null,
+    metadata: JSON.stringify(a.metadata ?? {}),
+    updated_at: t,
+  };
+  const row = previous
+    ? await tx.updateTable('assets').set(values).where('id', '=', previous.id).returningAll().executeTakeFirstOrThrow()
+    : await tx
+        .insertInto('assets')
+        .values({ ...values, repo_id: a.repoId, path: a.path, created_at: t })
+        // Two writers of a new path at once (PostgreSQL runs them in parallel): the later one updates.
+        .onConflict((oc) => oc.columns(['repo_id', 'path']).doUpdateSet(values))
+        .returningAll()
+        .executeTakeFirstOrThrow();
+  await appendEvent(tx, {
+    kind: 'asset.put',
+    repo: a.repo,
+    path: a.path,
+    digest: a.digest,
+    actor,
+    data: { size: a.size, mediaType: a.mediaType ?? null, ...(previous ? { previous: previous.digest } : {}) },
+  });
+  return { asset: toAsset(row), previous };
+}
+
+export async function deleteAsset(tx: Tx, repo: { id: number; name: string }, path: string, actor: string | null): Promise<Asset | null> {
+  const previous = await getAsset(tx, repo.id, path);
+  if (!previous) return null;
+  await tx.deleteFrom('assets').where('id', '=', previous.id).execute();
+  await appendEvent(tx, { kind: 'asset.deleted', repo: repo.name, path, digest: previous.digest, actor });
+  return previous;
+}
+
+export interface AssetQuery {
+  repoIds?: number[];
+  prefix?: string;
+  /** Exact matches on metadata keys (compared as JSON scalars). */
+  metadata?: Record<string, string | number | boolean>;
+  digest?: string;
+  /** Keyset pagination: paths after this one (within a single repository) or ids after this one. */
+  afterId?: number;
+  limit?: number;
+}
+
+/** Escapes LIKE wildcards so a path prefix is matched literally. */
+function likePrefix(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+}
+
+export async function listAssets(db: Db, q: AssetQuery): Promise<Asset[]> {
+  const limit = Math.min(q.limit ?? 100, 1000);
+  const want = Object.entries(q.metadata ?? {});
+  const out: Asset[] = [];
+  let after = q.afterId ?? 0;
+  // Metadata filters run here, on the JSON both dialects store as text, so a page is filled by scanning
+  // further batches until it holds `limit` matches or the table ends. The search issue can move them into
+  // SQL (json_extract / jsonb) once the formats settle which keys are indexed.
+  for (;;) {
+    let query = db.selectFrom('assets').selectAll().orderBy('id').limit(limit);
+    if (q.repoIds) query = q.repoIds.length ? query.where('repo_id', 'in', q.repoIds) : query.where(sql<boolean>`1 = 0`);
+    if (q.prefix) query = query.where(sql<boolean>`path like ${likePrefix(q.prefix)} escape '\\'`);
+    if (q.digest) query = query.where('digest', '=', q.digest);
+    if (after) query = query.where('id', '>', after);
+    const rows = (await query.execute()).map(toAsset);
+    for (const a of rows) {
+      if (want.every(([k, v]) => String(a.metadata[k]) === String(v))) out.push(a);
+      if (out.length === limit) return out;
+    }
+    if (rows.length < limit || !want.length) return out;
+    after = rows[rows.length - 1].id;
+  }
+}
+
+export async function countAssetsByDigest(db: Db, digest: string): Promise<number> {
+  const r = await db
+    .selectFrom('assets')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('digest', '=', digest)
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
+/** Every digest some asset references: the GC's live set. */
+export async function* referencedDigests(db: Db): AsyncIterable<string> {
+  let after = '';
+  for (;;) {
+    const rows = await db
+      .selectFrom('assets')
+      .select('digest')
+      .distinct()
+      .where('digest', '>', after)
+      .orderBy('digest')
+      .limit(1000)
+      .execute();
+    if (rows.length === 0) return;
+    for (const r of rows) yield r.digest;
+    after = rows[rows.length - 1].digest;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The ordered list of migrations. Names sort by date; Kysely's migrator refuses out-of-order history.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import * as initial from './2026-11-23-0001-initial.ts';
+import * as trustedKeys from './2026-11-23-0002-trusted-keys.ts';
+
+const migrations: Record<string, Migration> = {
+  '2026-11-23-0001-initial': initial,
+  '2026-11-23-0002-trusted-keys': trustedKeys,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

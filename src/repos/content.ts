@@ -1,0 +1,140 @@
+/**
+ * Reading and writing assets through the repository model: hosted repositories store, groups resolve reads
+ * across their members in order (only members the caller may read) and send writes to their writeMember.
+ * Proxy repositories arrive with the proxy issue; until a format declares the proxy kind none can exist.
+ */
+import type { Readable } from 'node:stream';
+import type { Services } from '../server/services.ts';
+import type { RepositoryRecord } from '../meta/repos.ts';
+import type { Principal } from '../auth/types.ts';
+import { withTx } from '../meta/db.ts';
+import { deleteAsset, getAsset, listAssets, putAsset, type Asset } from '../meta/assets.ts';
+import { GranaryError } from '../server/errors.ts';
+
+export interface FoundAsset {
+  asset: Asset;
+  /** The hosted repository that holds it (differs from the one asked for when that is a group). */
+  from: RepositoryRecord;
+}
+
+/**
+ * The repositories that may answer a read of `repo`, in order: itself when hosted; for a group, its members
+ * depth-first, skipping members the principal may not read and any repeated along the way.
+ */
+export async function readOrder(s: Services, repo: RepositoryRecord, p: Principal): Promise<RepositoryRecord[]> {
+  const out: RepositoryRecord[] = [];
+  const seen = new Set<string>();
+  const walk = async (r: RepositoryRecord) => {
+    if (seen.has(r.name)) return;
+    seen.add(r.name);
+    if (r.kind !== 'group') {
+      out.push(r);
+      return;
+    }
+    for (const name of r.config.members ?? []) {
+      const m = await s.repos.get(name);
+      if (m && (await s.auth.can(p, 'read', m))) await walk(m);
+    }
+  };
+  await walk(repo);
+  return out;
+}
+
+/**
+ * Every asset under a path prefix visible through `repo`: for a group, its readable members in order, the first
+ * asset per digest winning. Pages through the table; for listings (memflow plug-ins, eBPF artifacts).
+ */
+export async function assetsUnder(s: Services, repo: RepositoryRecord, p: Principal, prefix: string): Promise<Asset[]> {
+  const out: Asset[] = [];
+  const seen = new Set<string>();
+  for (const r of await readOrder(s, repo, p)) {
+    let afterId = 0;
+    for (;;) {
+      const page = await listAssets(s.meta.db, { repoIds: [r.id], prefix, afterId, limit: 1000 });
+      for (const a of page) {
+        if (seen.has(a.digest)) continue;
+        seen.add(a.digest);
+        out.push(a);
+      }
+      if (page.length < 1000) break;
+      afterId = page[page.length - 1].id;
+    }
+  }
+  return out;
+}
+
+export async function findAsset(s: Services, repo: RepositoryRecord, path: string, p: Principal): Promise<FoundAsset | null> {
+  for (const r of await readOrder(s, repo, p)) {
+    const asset = await getAsset(s.meta.db, r.id, path);
+    if (asset) return { asset, from: r };
+  }
+  return null;
+}
+
+/** The hosted repository that receives writes addressed to `repo` (itself, or a group's writeMember). */
+export async function writeTarget(s: Services, repo: RepositoryRecord, p: Principal): Promise<RepositoryRecord> {
+  if (repo.kind === 'hosted') return repo;
+  if (repo.kind === 'group' && repo.config.writeMember) {
+    const w = await s.repos.get(repo.config.writeMember);
+    if (!w) throw new GranaryError('INTERNAL', `group ${repo.name} names a missing writeMember`);
+    await s.auth.require(p, 'write', w);
+    return w;
+  }
+  throw new GranaryError(
+    'METHOD_NOT_ALLOWED',
+    repo.kind === 'group'
+      ? `group ${repo.name} has no writeMember; push to one of its hosted members`
+      : `${repo.kind} repository ${repo.name} is read-only`,
+  );
+}
+
+export interface StoreOptions {
+  path: string;
+  data: Readable;
+  mediaType?: string | null;
+  metadata?: Record<string, unknown>;
+  expectedDigest?: string;
+  expectedSize?: number;
+  signal?: AbortSignal;
+  /** Upload cap in bytes; the server-wide `limits.uploadBytes` when unset (never above it). */
+  maxBytes?: number;
+  /**
+   * Runs after the bytes are stored and verified, before the asset is bound: returns metadata to merge over
+   * `metadata` (e.g. what introspection found), or throws to refuse the upload (the blob stays unreferenced).
+   */
+  enrich?: (blob: { digest: string; size: number }) => Promise<Record<string, unknown>>;
+}
+
+/**
+ * Streams the bytes into the blob store (verified), then binds the path to the blob and appends the event,
+ * in one transaction. The asset is visible only once both are done.
+ */
+export async function storeAsset(s: Services, repo: RepositoryRecord, o: StoreOptions, actor: string | null): Promise<{ asset: Asset; previous: Asset | null }> {
+  const blob = await s.blobs.put(o.data, {
+    expectedDigest: o.expectedDigest,
+    expectedSize: o.expectedSize,
+    maxBytes: Math.min(o.maxBytes ?? Infinity, s.config.limits.uploadBytes),
+    signal: o.signal,
+  });
+  const metadata = o.enrich ? { ...o.metadata, ...(await o.enrich(blob)) } : (o.metadata ?? {});
+  return withTx(s.meta.db, (tx) =>
+    putAsset(
+      tx,
+      {
+        repoId: repo.id,
+        repo: repo.name,
+        path: o.path,
+        digest: blob.digest,
+        size: blob.size,
+        mediaType: o.mediaType ?? null,
+        metadata,
+      },
+      actor,
+    ),
+  );
+}
+
+export async function removeAsset(s: Services, repo: RepositoryRecord, path: string, actor: string | null): Promise<Asset | null> {
+  if (repo.kind !== 'hosted') throw new GranaryError('METHOD_NOT_ALLOWED', `cannot delete from ${repo.kind} repository ${repo.name}`);
+  return withTx(s.meta.db, (tx) => deleteAsset(tx, repo, path, actor));
+}
