@@ -1,6 +1,7 @@
 /**
  * OCI registry benchmark: Granary beside CNCF Distribution (Debian's `docker-registry` 2.8) on loopback, in
- * the same run, measured the same way — plus the run's ceiling (node:crypto sha256, raw node:http).
+ * the same run, measured the same way — plus the run's ceiling (node:crypto sha256, raw node:http, and a
+ * streamed write + fdatasync on the same disk, which bounds any durable upload).
  *
  * Each server runs as a child process on port 0 (the port is read from /proc: neither logs it at level
  * warn/error); Granary is `bin/granary serve` with a temp data dir and GRANARY_ADMIN_TOKEN, and every request
@@ -28,6 +29,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { durableWriteMBps as measureDurableWrite } from './disk-ceiling.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -458,10 +460,13 @@ export interface Ceiling {
   httpUploadMBps: number;
   httpDownloadMBps: number;
   httpSmallGetRps: number;
+  /** Streamed write + fdatasync of the blob size into the data directory (see disk-ceiling.ts). */
+  durableWriteMBps: number;
 }
 
 /** Also returns the digests of the two upload streams (salt 1: monolithic, salt 2: chunked); the first pass is the timed one. */
-async function ceiling(o: BenchOptions): Promise<{ ceiling: Ceiling; digests: [string, string] }> {
+async function ceiling(o: BenchOptions, dir: string): Promise<{ ceiling: Ceiling; digests: [string, string] }> {
+  const durableWriteMBps = await measureDurableWrite(dir, source(o.bytes, 4), o.bytes);
   let t0 = performance.now();
   const digest = await sha256Of(source(o.bytes, 1));
   const sha256MBps = o.bytes / 1e6 / ((performance.now() - t0) / 1000);
@@ -480,7 +485,7 @@ async function ceiling(o: BenchOptions): Promise<{ ceiling: Ceiling; digests: [s
     const httpDownloadMBps = down.received / 1e6 / ((performance.now() - t0) / 1000);
     agent.destroy();
     const httpSmallGetRps = await load(o, { method: 'GET', url: `${base}/small`, headers: {} }, 200);
-    return { ceiling: { sha256MBps, httpUploadMBps, httpDownloadMBps, httpSmallGetRps }, digests };
+    return { ceiling: { sha256MBps, httpUploadMBps, httpDownloadMBps, httpSmallGetRps, durableWriteMBps }, digests };
   } finally {
     await stop(child);
   }
@@ -573,8 +578,8 @@ export async function runOciBench(o: BenchOptions, log: (s: string) => void = (s
   let gran: ChildProcess | undefined;
   try {
     log(`ceiling: sha256 and raw node:http with ${o.bytes / MiB} MiB…`);
-    const { ceiling: c, digests } = await ceiling(o);
-    log(`  sha256 ${c.sha256MBps.toFixed(0)} MB/s, raw upload ${c.httpUploadMBps.toFixed(0)} MB/s, raw download ${c.httpDownloadMBps.toFixed(0)} MB/s, small GET ${c.httpSmallGetRps.toFixed(0)} req/s`);
+    const { ceiling: c, digests } = await ceiling(o, dir);
+    log(`  sha256 ${c.sha256MBps.toFixed(0)} MB/s, raw upload ${c.httpUploadMBps.toFixed(0)} MB/s, raw download ${c.httpDownloadMBps.toFixed(0)} MB/s, small GET ${c.httpSmallGetRps.toFixed(0)} req/s, durable disk write ${c.durableWriteMBps.toFixed(0)} MB/s`);
     const d = await startDistribution(o, join(dir, 'distribution'));
     dist = d.child;
     const g = await startGranary(join(dir, 'granary'));
@@ -646,6 +651,7 @@ export function toMarkdown(r: BenchReport): string {
     `| raw loopback HTTP upload, node:http → node:http sink | ${fmt(r.ceiling.httpUploadMBps)} MB/s |`,
     `| raw loopback HTTP download, node:http | ${fmt(r.ceiling.httpDownloadMBps)} MB/s |`,
     `| raw node:http small GETs, ${r.options.connections} connections (load generator's own limit) | ${fmt(r.ceiling.httpSmallGetRps)} req/s |`,
+    `| streamed write + fdatasync of ${r.options.bytes / MiB} MiB in the data directory (the disk's durable-write limit) | ${fmt(r.ceiling.durableWriteMBps)} MB/s |`,
   );
   const errors = [...r.distribution.errors.map((e) => `Distribution — ${e}`), ...r.granary.errors.map((e) => `Granary — ${e}`)];
   if (errors.length) lines.push('', '## Errors', '', ...errors.map((e) => `- ${e}`));
