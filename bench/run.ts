@@ -1,11 +1,14 @@
 /**
  * `npm run bench`: the OCI benchmark (Granary beside CNCF Distribution, see bench/oci.ts) — prints the table
- * and writes it to bench/results/oci-latest.md. A quick run: `BENCH_BYTES=128M npm run bench`.
+ * and writes it to bench/results/oci-latest.md — then the proxy benchmark (bench/proxy.ts, 1 GiB cold/warm
+ * through a proxy vs the upstream directly; BENCH_PROXY_BYTES) into bench/results/proxy-latest.md. A quick run: `BENCH_BYTES=128M npm run bench`.
+ * Then the scale-out benchmark (bench/scale.ts → bench/results/scale-latest.md).
  * (bench/blobs.ts, the blob store alone, runs by itself: `node bench/blobs.ts [MiB]`.)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hasRegistry, optionsFromEnv, resultsPath, runOciBench, toMarkdown } from './oci.ts';
+import { proxyMarkdown, proxyResultsPath, runProxyBench } from './proxy.ts';
 
 const options = optionsFromEnv();
 if (!hasRegistry(options)) {
@@ -20,3 +23,12 @@ await mkdir(dirname(file), { recursive: true });
 await writeFile(file, md);
 console.error(`\nwritten to ${file}`);
 if (report.distribution.errors.length || report.granary.errors.length) process.exitCode = 1;
+
+// The proxy benchmark (bench/proxy.ts): cold and warm pulls through a Granary proxy vs the upstream directly.
+const proxyMd = proxyMarkdown(await runProxyBench());
+process.stdout.write('\n' + proxyMd);
+await writeFile(proxyResultsPath(), proxyMd);
+console.error(`written to ${proxyResultsPath()}`);
+
+// Scale-out (bench/scale.ts): 1 vs 2 nodes on PostgreSQL + S3, SQLite vs PostgreSQL → bench/results/scale-latest.md.
+await (await import('./scale.ts')).main();

@@ -11,6 +11,7 @@ import { repositoryRoutes } from './repositories.ts';
 import { accountRoutes } from './accounts.ts';
 import { contentRoutes } from './content.ts';
 import { artifactRoutes } from './artifacts.ts';
+import { replicationRoutes } from './replication.ts';
 
 export async function registerApi(api: FastifyInstance, s: Services): Promise<void> {
   parseJsonBodies(api);
@@ -32,5 +33,6 @@ export async function registerApi(api: FastifyInstance, s: Services): Promise<vo
   await api.register(accountRoutes(s));
   await api.register(contentRoutes(s));
   await api.register(artifactRoutes(s));
+  await api.register(replicationRoutes(s));
   api.get('/openapi.json', { schema: { hide: true }, config: { action: 'none' } }, async () => api.swagger());
 }

@@ -5,6 +5,7 @@ import type { Services } from '../server/services.ts';
 import type { RepositoryRecord } from '../meta/repos.ts';
 import { actorOf } from '../auth/types.ts';
 import { errors, type RepositoryJson } from './schemas.ts';
+import { redactProxySecrets } from '../repos/proxy/options.ts';
 
 export function repoJson(r: RepositoryRecord): RepositoryJson {
   return {
@@ -15,7 +16,9 @@ export function repoJson(r: RepositoryRecord): RepositoryJson {
     ...(r.config.upstream === undefined ? {} : { upstream: r.config.upstream }),
     ...(r.config.members === undefined ? {} : { members: r.config.members }),
     ...(r.config.writeMember === undefined ? {} : { writeMember: r.config.writeMember }),
-    ...(r.config.options === undefined ? {} : { options: r.config.options }),
+    // Upstream secrets written inline are never shown back, to anyone (readers of an anonymous repository see this
+    // JSON too); an update that sends the placeholder back keeps the stored secret (RepoService.update).
+    ...(r.config.options === undefined ? {} : { options: redactProxySecrets(r.config.options) }),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
   };

@@ -3,7 +3,7 @@
  * management API and the CLI's local mode so both enforce the same rules.
  */
 import type { MetaDb } from '../meta/db.ts';
-import { withTx } from '../meta/db.ts';
+import { isUniqueViolation, serialize, withTx } from '../meta/db.ts';
 import {
   countUsers,
   deleteBinding,
@@ -34,6 +34,8 @@ import { ACTIONS } from './types.ts';
 export const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,127}$/;
 export const MIN_PASSWORD = 8;
 const ADMIN_TOKEN_NAME = 'GRANARY_ADMIN_TOKEN';
+/** Advisory-lock key serialising the admin-token bootstrap across nodes (arbitrary; "boot"). */
+const BOOTSTRAP_LOCK = 0x626f6f74;
 
 export interface CreatedToken {
   token: string;
@@ -160,6 +162,19 @@ export class AccountService {
    * gave GRANARY_ADMIN_TOKEN, makes sure that exact token works (rotating the previous one) and returns null.
    */
   async bootstrapAdmin(adminToken: string | undefined): Promise<{ token: string } | null> {
+    // Nodes started together on an empty database race here; the loser trips over the winner's unique user name
+    // or token hash, and its second pass finds the winner's rows, where every step is a no-op.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#bootstrapAdminOnce(adminToken);
+      } catch (e) {
+        const lostRace = isUniqueViolation(e) || (e instanceof GranaryError && e.code === 'CONFLICT');
+        if (!lostRace || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  async #bootstrapAdminOnce(adminToken: string | undefined): Promise<{ token: string } | null> {
     const empty = (await countUsers(this.#db)) === 0;
     if (!adminToken) {
       if (!empty) return null;
@@ -175,15 +190,20 @@ export class AccountService {
       await this.updateUser('admin', { admin: true, disabled: false }, 'bootstrap');
     }
     const hash = hashToken(adminToken);
-    const existing = await getTokenRowByHash(this.#db, hash);
-    if (existing && !existing.revoked_at && Number(existing.user_id) === Number(admin.id)) return null;
-    if (existing) throw new Error('GRANARY_ADMIN_TOKEN is already in use as another (or a revoked) token; choose a new value');
-    for (const t of await listTokens(this.#db, Number(admin.id))) {
-      if (t.name === ADMIN_TOKEN_NAME && !t.revokedAt) await this.#changed(withTx(this.#db, (tx) => revokeToken(tx, t.id, 'bootstrap')));
-    }
-    const id = newToken().id;
-    await withTx(this.#db, (tx) =>
-      insertToken(tx, { id, userId: Number(admin.id), userName: 'admin', name: ADMIN_TOKEN_NAME, secretHash: hash, readOnly: false, expiresAt: null }, 'bootstrap'),
+    const adminId = Number(admin.id);
+    // Check, rotate and insert as one serialised step: two nodes starting with the same token must not each
+    // revoke the token the other just stored.
+    await this.#changed(
+      withTx(this.#db, async (tx) => {
+        await serialize(tx, BOOTSTRAP_LOCK);
+        const existing = await getTokenRowByHash(tx, hash);
+        if (existing && !existing.revoked_at && Number(existing.user_id) === adminId) return;
+        if (existing) throw new Error('GRANARY_ADMIN_TOKEN is already in use as another (or a revoked) token; choose a new value');
+        for (const t of await listTokens(tx, adminId)) {
+          if (t.name === ADMIN_TOKEN_NAME && !t.revokedAt) await revokeToken(tx, t.id, 'bootstrap');
+        }
+        await insertToken(tx, { id: newToken().id, userId: adminId, userName: 'admin', name: ADMIN_TOKEN_NAME, secretHash: hash, readOnly: false, expiresAt: null }, 'bootstrap');
+      }),
     );
     return null;
   }

@@ -19,6 +19,10 @@ export interface S3Context {
   active: Set<string>;
   partSize: number;
   queueSize: number;
+  /** Copies above this many bytes are multipart (UploadPartCopy); at most 5 GiB (s3-copy.ts). */
+  copyThreshold: number;
+  /** Part size of multipart copies (grown when an object would need more than 10 000 parts). */
+  copyPartSize: number;
 }
 
 export interface S3Object {

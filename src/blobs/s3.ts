@@ -4,13 +4,14 @@
  *
  * put: the body streams through a hash into a temp object `_tmp/<uuid>` (one PutObject, or a multipart upload
  * with bounded parts in flight: s3-writer.ts), is verified (digest, size, maxBytes), then published by a
- * server-side CopyObject to its content key — or, when that key exists already, `created` is false and the
- * existing object, unless written in the last 10 minutes, is "touched" (copied onto itself) so GC grace periods
- * count from now. The temp object is
- * deleted in every outcome; a crash leaves it for `sweep`.
+ * server-side copy to its content key (CopyObject, or UploadPartCopy parts above 5 GiB: s3-copy.ts) — or, when
+ * that key exists already, `created` is false and the existing object, unless written in the last 10 minutes, is
+ * "touched" (copied onto itself) so GC grace periods count from now. The temp object is deleted in every
+ * outcome; a crash leaves it for `sweep` (s3-sweep.ts aborts stale multipart uploads).
  *
  * Limits and caveats (see docs/operations.md):
- * - CopyObject copies at most 5 GiB, so blobs are capped at 5 GiB (TooLargeError); multipart copy is not done.
+ * - `presignedGet` (used by index.ts when `redirect` is on) signs a short-lived GET URL so clients download from
+ *   the bucket directly; the node still authorises the request and answers HEAD, 304 and 416 itself.
  * - Racing puts of one digest may both report `created: true` (S3 has no portable create-if-absent copy);
  *   the content is identical, so nothing is lost.
  * - Upload sessions (s3-uploads.ts) serialise appends per session in-process only.
@@ -19,11 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  AbortMultipartUploadCommand,
-  CopyObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -31,8 +29,9 @@ import type { BlobStat, BlobStore, Digest, OpenOptions, PutOptions, PutResult } 
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type DigestAlgorithm, type ParsedDigest } from './digest.ts';
 import { BlobNotFoundError, DigestMismatchError, RangeNotSatisfiableError, SizeMismatchError, TooLargeError } from './errors.ts';
 import { resolveRange } from './base.ts';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { copyKey, MAX_OBJECT_BYTES, MAX_SINGLE_COPY_BYTES } from './s3-copy.ts';
 import {
-  copySource,
   deleteKey,
   deleteQuietly,
   isNotFound,
@@ -45,6 +44,7 @@ import {
 } from './s3-common.ts';
 import { S3ObjectSink } from './s3-writer.ts';
 import { createS3Uploads, type WriteBlob } from './s3-uploads.ts';
+import { sweepMultipartUploads } from './s3-sweep.ts';
 
 export interface S3BlobStoreOptions {
   bucket: string;
@@ -65,13 +65,34 @@ export interface S3BlobStoreOptions {
   partSize?: number;
   /** Parts uploaded in parallel per write (default 2). */
   queueSize?: number;
+  /** Copies (publish, touch) above this size use multipart UploadPartCopy (default and maximum 5 GiB). */
+  multipartCopyThreshold?: number;
+  /** Part size of multipart copies (default 512 MiB, min 5 MiB). */
+  copyPartSize?: number;
+  /** Answer blob downloads with 307 to a presigned URL, so the bytes bypass the nodes (index.ts). Default false. */
+  redirect?: boolean;
+  /** Lifetime of a presigned URL in seconds (default 300). */
+  redirectExpirySeconds?: number;
+  /** Endpoint clients reach the bucket at, when it differs from `endpoint` (e.g. inside vs outside a cluster). */
+  redirectEndpoint?: string;
+}
+
+/** What a presigned download URL carries beside the object. */
+export interface PresignOptions {
+  contentType?: string;
+  contentDisposition?: string;
+}
+
+/** The s3 driver: a BlobStore plus signing of download URLs. */
+export interface S3BlobStore extends BlobStore {
+  presignedGet(digest: Digest, opts?: PresignOptions): Promise<string>;
 }
 
 /** Default age past which `sweep()` removes temp objects (same as fs). */
 export const DEFAULT_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 const MiB = 1024 * 1024;
-/** Largest object a single CopyObject may copy. */
-export const MAX_COPY_BYTES = 5 * 1024 * MiB;
+/** Largest blob the driver accepts (the largest S3 object). */
+export const MAX_BLOB_BYTES = MAX_OBJECT_BYTES;
 /** An existing blob is touched on dedup only when older than this (GC grace periods are hours, not minutes). */
 const TOUCH_AFTER_MS = 10 * 60 * 1000;
 const SHARD = /^[a-f0-9]{2}$/;
@@ -99,12 +120,21 @@ export function createS3Client(options: S3BlobStoreOptions): S3Client {
   return new S3Client(config);
 }
 
-export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<BlobStore> {
+export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<S3BlobStore> {
   if (typeof options?.bucket !== 'string' || options.bucket === '') throw new TypeError('s3 blob store needs a bucket');
   const partSize = options.partSize ?? 8 * MiB;
   const queueSize = options.queueSize ?? 2;
   if (!Number.isSafeInteger(partSize) || partSize < 5 * MiB) throw new RangeError('s3 partSize must be at least 5 MiB');
   if (!Number.isSafeInteger(queueSize) || queueSize < 1) throw new RangeError('s3 queueSize must be at least 1');
+  const copyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY_BYTES;
+  const copyPartSize = options.copyPartSize ?? 512 * MiB;
+  if (!Number.isSafeInteger(copyThreshold) || copyThreshold < 0 || copyThreshold > MAX_SINGLE_COPY_BYTES) {
+    throw new RangeError('s3 multipartCopyThreshold must be between 0 and 5 GiB');
+  }
+  if (!Number.isSafeInteger(copyPartSize) || copyPartSize < 5 * MiB) throw new RangeError('s3 copyPartSize must be at least 5 MiB');
+  const expiry = options.redirectExpirySeconds ?? 300;
+  // SigV4 presigned URLs live at most 7 days.
+  if (!Number.isSafeInteger(expiry) || expiry < 1 || expiry > 604_800) throw new RangeError('s3 redirectExpirySeconds must be 1..604800');
   const ctx: S3Context = {
     client: createS3Client(options),
     bucket: options.bucket,
@@ -112,8 +142,15 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
     active: new Set(),
     partSize,
     queueSize,
+    copyThreshold,
+    copyPartSize,
   };
   const { client, bucket, layout } = ctx;
+  // URLs for clients are signed for the endpoint they reach; signing needs no request to the server.
+  const signer =
+    options.redirectEndpoint === undefined || options.redirectEndpoint === options.endpoint
+      ? client
+      : createS3Client({ ...options, endpoint: options.redirectEndpoint });
   const publishLock = keyedLock();
 
   async function head(key: string): Promise<{ size: number; modifiedAt: number } | null> {
@@ -131,38 +168,31 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
    * recently it is then touched (copied onto itself with fresh metadata) so its LastModified counts from now.
    * Publishes of one digest are serialised in-process: one node copies each blob once and reports `created` once.
    */
-  function publish(tempKey: string, d: ParsedDigest): Promise<boolean> {
+  function publish(tempKey: string, d: ParsedDigest, size: number): Promise<boolean> {
     const target = layout.blob(d);
-    return publishLock(target, () => publishUnlocked(tempKey, target));
+    return publishLock(target, () => publishUnlocked(tempKey, target, size));
   }
 
-  async function publishUnlocked(tempKey: string, target: string): Promise<boolean> {
+  async function publishUnlocked(tempKey: string, target: string, size: number): Promise<boolean> {
     const existing = await head(target);
     if (existing !== null) {
       if (Date.now() - existing.modifiedAt < TOUCH_AFTER_MS) return false;
       try {
-        await client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: target,
-            CopySource: copySource(bucket, target),
-            MetadataDirective: 'REPLACE',
-          }),
-        );
+        await copyKey(ctx, target, target, existing.size, { replaceMetadata: true });
         return false;
       } catch (err) {
         if (!isNotFound(err)) return false; // the blob is there; a failed touch only shortens its grace period
         // deleted since the HEAD (GC): publish ours after all
       }
     }
-    await client.send(new CopyObjectCommand({ Bucket: bucket, Key: target, CopySource: copySource(bucket, tempKey) }));
+    await copyKey(ctx, tempKey, target, size);
     return true;
   }
 
   /** Streams `data` into a temp object while hashing, verifies, publishes; the temp object never survives. */
   const writeBlob: WriteBlob = async (data, opts) => {
     const algorithm = opts.algorithm;
-    const cap = Math.min(opts.maxBytes ?? MAX_COPY_BYTES, MAX_COPY_BYTES);
+    const cap = Math.min(opts.maxBytes ?? MAX_BLOB_BYTES, MAX_BLOB_BYTES);
     if (opts.expectedSize !== undefined && opts.expectedSize > cap) throw new TooLargeError(cap);
     opts.signal?.throwIfAborted();
     const key = layout.temp(randomUUID());
@@ -186,7 +216,7 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
       if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
         throw new DigestMismatchError(opts.expectedDigest, digest);
       }
-      const created = await publish(key, parseDigest(digest));
+      const created = await publish(key, parseDigest(digest), size);
       return { digest, size, created };
     } finally {
       await sink.settled();
@@ -197,8 +227,18 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
 
   const uploads = createS3Uploads(ctx, writeBlob);
 
-  const store: BlobStore = {
+  const store: S3BlobStore = {
     driver: 's3',
+
+    presignedGet(digest: Digest, opts: PresignOptions = {}): Promise<string> {
+      const command = new GetObjectCommand({
+        Bucket: bucket,
+        Key: layout.blob(parseDigest(digest)),
+        ...(opts.contentType === undefined ? {} : { ResponseContentType: opts.contentType }),
+        ...(opts.contentDisposition === undefined ? {} : { ResponseContentDisposition: opts.contentDisposition }),
+      });
+      return getSignedUrl(signer, command, { expiresIn: expiry });
+    },
     uploads: uploads.store,
 
     async stat(digest: Digest): Promise<BlobStat | null> {
@@ -272,48 +312,16 @@ export async function createS3BlobStore(options: S3BlobStoreOptions): Promise<Bl
         await deleteKey(ctx, o.key);
         removed++;
       }
-      removed += await sweepMultipartUploads(stale);
+      removed += await sweepMultipartUploads(ctx, stale);
       removed += await uploads.sweepOrphans(stale);
       return removed;
     },
 
     async close(): Promise<void> {
       client.destroy();
+      if (signer !== client) signer.destroy();
     },
   };
-
-  /** Aborts multipart uploads under the prefix left by crashes; servers without ListMultipartUploads are skipped. */
-  async function sweepMultipartUploads(stale: (t: number) => boolean): Promise<number> {
-    let removed = 0;
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    do {
-      let page;
-      try {
-        page = await client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: bucket,
-            Prefix: layout.prefix,
-            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
-            ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
-          }),
-        );
-      } catch (err) {
-        const status = statusOf(err);
-        if (status === 501 || status === 405 || (err as { name?: string }).name === 'NotImplemented') return removed;
-        throw err;
-      }
-      for (const u of page.Uploads ?? []) {
-        if (u.Key === undefined || u.UploadId === undefined || ctx.active.has(u.Key)) continue;
-        if (!stale(u.Initiated?.getTime() ?? 0)) continue;
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-        removed++;
-      }
-      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-    } while (keyMarker !== undefined);
-    return removed;
-  }
 
   return store;
 }

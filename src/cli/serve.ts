@@ -7,6 +7,10 @@ export interface ServeFlags {
   host?: string;
   port?: string;
   dataDir?: string;
+  replicaOf?: string[];
+  primaryKey?: string;
+  replicationToken?: string;
+  replicationBlobs?: string;
 }
 
 export function configFromFlags(f: ServeFlags): LoadOptions {
@@ -14,6 +18,12 @@ export function configFromFlags(f: ServeFlags): LoadOptions {
   if (f.host !== undefined) overrides.host = f.host;
   if (f.port !== undefined) overrides.port = Number(f.port);
   if (f.dataDir !== undefined) overrides.dataDir = f.dataDir;
+  const replication: Record<string, unknown> = {};
+  if (f.replicaOf?.length) replication.replicaOf = f.replicaOf;
+  if (f.primaryKey !== undefined) replication.primaryKey = f.primaryKey;
+  if (f.replicationToken !== undefined) replication.token = f.replicationToken;
+  if (f.replicationBlobs !== undefined) replication.blobs = f.replicationBlobs;
+  if (Object.keys(replication).length) overrides.replication = replication;
   return { file: f.config, overrides };
 }
 
@@ -64,5 +74,9 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to listen on (env GRANARY_HOST)')
     .option('-p, --port <port>', 'port (env GRANARY_PORT)')
     .option('-d, --data-dir <dir>', 'data directory (env GRANARY_DATA_DIR)')
+    .option('--replica-of <url>', 'run as a read-only replica of this primary; repeat to add blob sources (other replicas)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--primary-key <pem>', "the primary's feed public key (env GRANARY_REPLICATION_PRIMARY_KEY)")
+    .option('--replication-token <token>', 'API token for the primary and blob sources (env GRANARY_REPLICATION_TOKEN)')
+    .option('--replication-blobs <mode>', 'eager (default) or lazy (env GRANARY_REPLICATION_BLOBS)')
     .action((opts: ServeFlags) => serve(opts));
 }

@@ -19,6 +19,22 @@ const RepositoryDecl = Type.Object(
   { additionalProperties: false },
 );
 
+const MirrorRule = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$', description: 'Rule name (status, metrics).' }),
+    direction: Type.Union([Type.Literal('push'), Type.Literal('pull')], { default: 'push', description: 'push: copy local pushes out as they happen; pull: copy from the remote on a schedule.' }),
+    intervalSeconds: Type.Integer({ default: 300, minimum: 1, description: 'Pull rules: how often the remote is read.' }),
+    repository: Type.String({ description: 'Local OCI repository to mirror.' }),
+    url: Type.String({ description: 'Remote registry base URL, e.g. https://registry.example.com.' }),
+    prefix: Type.Optional(Type.String({ description: 'Remote repository path prefix (default: the image name as is).' })),
+    images: Type.Array(Type.String(), { default: ['**'], description: 'Image names (globs) to mirror; pull rules name images exactly.' }),
+    tags: Type.Array(Type.String(), { default: ['**'], description: 'Tags (globs) to mirror.' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for all interfaces).' }),
@@ -38,6 +54,9 @@ export const ConfigSchema = Type.Object(
         path: Type.Optional(Type.String({ description: 'SQLite file (default <dataDir>/granary.db).' })),
         url: Type.Optional(Type.String({ description: 'PostgreSQL connection URL (driver postgres).' })),
         poolSize: Type.Integer({ default: 10, minimum: 1, maximum: 1000 }),
+        idleTimeoutSeconds: Type.Integer({ default: 30, minimum: 0, description: 'PostgreSQL: close pooled connections idle this long (0 = never).' }),
+        connectTimeoutSeconds: Type.Integer({ default: 10, minimum: 0, description: 'PostgreSQL: give up opening a connection after this (0 = wait forever).' }),
+        statementTimeoutSeconds: Type.Integer({ default: 0, minimum: 0, description: 'PostgreSQL: server-side limit of one statement (0 = none).' }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -58,6 +77,9 @@ export const ConfigSchema = Type.Object(
               sessionToken: Type.Optional(Type.String()),
               partSize: Type.Optional(Type.Integer({ minimum: 5 * 1024 * 1024, description: 'Multipart part size (default 8 MiB).' })),
               queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'Parts in flight per write (default 2).' })),
+              redirect: Type.Optional(Type.Boolean({ description: 'Answer blob downloads with 307 to a presigned URL (bytes bypass the nodes).' })),
+              redirectExpirySeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 604800, description: 'Lifetime of presigned URLs (default 300).' })),
+              redirectEndpoint: Type.Optional(Type.String({ description: 'Endpoint clients reach the bucket at, if not `endpoint`.' })),
             },
             { additionalProperties: false, description: 'S3 driver settings (blobs.driver: s3).' },
           ),
@@ -121,6 +143,25 @@ export const ConfigSchema = Type.Object(
         defaultRepository: Type.Optional(
           Type.String({ description: 'Generic repository whose memflow-registry API is also served at the server root (/plugins, /files).' }),
         ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    replication: Type.Object(
+      {
+        replicaOf: Type.Array(Type.String(), {
+          default: [],
+          description: 'Replica mode: the primary (first URL, whose feed is followed) and further blob sources, in order. Empty = not a replica.',
+        }),
+        primaryKey: Type.Optional(Type.String({ description: "Replica: PEM file with the primary's feed public key (Ed25519 or P-256)." })),
+        token: Type.Optional(Type.String({ description: 'Replica: API token sent to the primary and to blob sources (an admin or a user with read on "*").' })),
+        repositories: Type.Array(Type.String(), { default: ['**'], description: 'Replica: repository names or globs to replicate.' }),
+        blobs: Type.Union([Type.Literal('eager'), Type.Literal('lazy')], {
+          default: 'eager',
+          description: 'Replica: fetch every blob before applying (eager) or on first read (lazy).',
+        }),
+        signingKey: Type.Optional(Type.String({ description: 'Primary: PEM private key signing the feed (default <dataDir>/keys/replication.pem, created on first use).' })),
+        waitSeconds: Type.Integer({ default: 20, minimum: 0, maximum: 120, description: 'Long-poll time of one feed request.' }),
+        mirrors: Type.Array(MirrorRule, { default: [], description: 'Push mirroring of OCI repositories to other registries.' }),
       },
       { default: {}, additionalProperties: false },
     ),

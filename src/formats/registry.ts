@@ -8,8 +8,10 @@ import { genericFormat } from './generic/plugin.ts';
 import { ociFormat } from './oci/plugin.ts';
 import { memflowFormat, memflowRootFormat } from './memflow/plugin.ts';
 import { bpfFormat } from './bpf/plugin.ts';
+import { goFormat } from './go/plugin.ts';
+import { mavenFormat } from './maven/plugin.ts';
 
-const FORMATS: FormatPlugin[] = [genericFormat, ociFormat, memflowFormat, memflowRootFormat, bpfFormat];
+const FORMATS: FormatPlugin[] = [genericFormat, ociFormat, memflowFormat, memflowRootFormat, bpfFormat, goFormat, mavenFormat];
 
 export function allFormats(): readonly FormatPlugin[] {
   return FORMATS;

@@ -52,12 +52,25 @@ export interface PutAssetInput {
   size: number;
   mediaType?: string | null;
   metadata?: Record<string, unknown>;
+  /** Only create: an asset already at the path — or one a concurrent writer is creating — is an AssetExistsError. */
+  ifAbsent?: boolean;
+}
+
+/** putAsset with `ifAbsent` found the path taken (immutable versions: a release redeploy, a republished module). */
+export class AssetExistsError extends Error {
+  readonly path: string;
+  constructor(path: string) {
+    super(`${path} already exists`);
+    this.name = 'AssetExistsError';
+    this.path = path;
+  }
 }
 
 /** Creates or replaces the asset at a path; returns the previous one (if any). */
 export async function putAsset(tx: Tx, a: PutAssetInput, actor: string | null): Promise<{ asset: Asset; previous: Asset | null }> {
   const t = now();
   const previous = await getAsset(tx, a.repoId, a.path);
+  if (a.ifAbsent && previous) throw new AssetExistsError(a.path);
   const values = {
     digest: a.digest,
     size: a.size,
@@ -70,17 +83,20 @@ export async function putAsset(tx: Tx, a: PutAssetInput, actor: string | null): 
     : await tx
         .insertInto('assets')
         .values({ ...values, repo_id: a.repoId, path: a.path, created_at: t })
-        // Two writers of a new path at once (PostgreSQL runs them in parallel): the later one updates.
-        .onConflict((oc) => oc.columns(['repo_id', 'path']).doUpdateSet(values))
+        // Two writers of a new path at once (PostgreSQL runs them in parallel): the later one updates — or, when
+        // only creating, inserts nothing (PostgreSQL waits for the first to commit) and loses.
+        .onConflict((oc) => (a.ifAbsent ? oc.columns(['repo_id', 'path']).doNothing() : oc.columns(['repo_id', 'path']).doUpdateSet(values)))
         .returningAll()
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+  if (!row) throw new AssetExistsError(a.path);
   await appendEvent(tx, {
     kind: 'asset.put',
     repo: a.repo,
     path: a.path,
     digest: a.digest,
     actor,
-    data: { size: a.size, mediaType: a.mediaType ?? null, ...(previous ? { previous: previous.digest } : {}) },
+    // Metadata rides along so a replica can reproduce the asset from the event alone.
+    data: { size: a.size, mediaType: a.mediaType ?? null, metadata: a.metadata ?? {}, ...(previous ? { previous: previous.digest } : {}) },
   });
   return { asset: toAsset(row), previous };
 }

@@ -3,6 +3,7 @@ import type { Db, Tx } from './db.ts';
 import type { RepositoryRow, RepoKind } from './tables.ts';
 import { now } from './db.ts';
 import { appendEvent } from './events.ts';
+import { redactSecrets } from '../util/redact.ts';
 
 export interface RepositoryConfig {
   upstream?: string;
@@ -78,7 +79,8 @@ export async function insertRepository(tx: Tx, input: RepositoryInput, actor: st
     kind: 'repository.created',
     repo: input.name,
     actor,
-    data: { format: input.format, kind: input.kind, anonymousRead: input.anonymousRead, config: input.config },
+    // The log is read by admins, webhooks and replicas: inline upstream credentials stay in the repository row.
+    data: { format: input.format, kind: input.kind, anonymousRead: input.anonymousRead, config: redactSecrets(input.config) },
   });
   return toRecord(row);
 }
@@ -100,7 +102,7 @@ export async function updateRepository(
     .returningAll()
     .executeTakeFirst();
   if (!row) return null;
-  await appendEvent(tx, { kind: 'repository.updated', repo: name, actor, data: patch as Record<string, unknown> });
+  await appendEvent(tx, { kind: 'repository.updated', repo: name, actor, data: redactSecrets(patch) as Record<string, unknown> });
   return toRecord(row);
 }
 

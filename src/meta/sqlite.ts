@@ -3,7 +3,7 @@
  * build). Kysely only needs `prepare(sql)` returning a statement with `reader`, `all`, `run` and `iterate`.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { SqliteAdapter, SqliteDialect, type DialectAdapter, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 type Param = null | number | bigint | string | NodeJS.ArrayBufferView;
 
@@ -41,13 +41,18 @@ const STATEMENT_CACHE_SIZE = 500;
 /** Opens (creating if needed) a SQLite file in WAL mode with foreign keys on. */
 export function openSqlite(path: string): SqliteDatabase {
   const db = new DatabaseSync(path);
+  // First: switching to WAL needs a moment of exclusive access, which another process may hold.
+  db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
   db.exec('PRAGMA foreign_keys = ON');
-  db.exec('PRAGMA busy_timeout = 5000');
   const cache = new Map<string, Statement>();
   return {
-    prepare(sql: string) {
+    prepare(text: string) {
+      // Kysely opens transactions with a deferred `begin`: two processes could then both read (say, the list of
+      // applied migrations) before either writes, and the later writer fails with SQLITE_BUSY_SNAPSHOT, which
+      // busy_timeout cannot wait out. `begin immediate` takes the write lock first, so writers queue instead.
+      const sql = /^begin$/i.test(text) ? 'begin immediate' : text;
       let st = cache.get(sql);
       if (st) {
         // Refresh its place: the Map's order is the eviction order.
@@ -64,4 +69,25 @@ export function openSqlite(path: string): SqliteDatabase {
       db.close();
     },
   };
+}
+
+/**
+ * SQLite's DDL is transactional, but Kysely's adapter says otherwise, so its migrator would run each migration
+ * without a transaction — and two processes opening a new database at once would both apply the first migration.
+ * Declared transactional, the whole migration run is one `begin immediate` transaction: the second process waits
+ * for the first, then finds nothing left to do.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+export class NodeSqliteDialect extends SqliteDialect {
+  constructor(path: string) {
+    super({ database: openSqlite(path) });
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
 }

@@ -32,7 +32,7 @@ export async function putTrustedKey(
   const values = { algorithm: k.algorithm, fingerprint: k.fingerprint, public_key: k.publicKey, created_at: t };
   if (prev) await tx.updateTable('trusted_keys').set(values).where('id', '=', prev.id).execute();
   else await tx.insertInto('trusted_keys').values({ ...values, repo_id: repo.id, key_id: k.id }).execute();
-  await appendEvent(tx, { kind: 'trust.key.put', repo: repo.name, path: null, digest: null, actor, data: { key: k.id, algorithm: k.algorithm, fingerprint: k.fingerprint } });
+  await appendEvent(tx, { kind: 'trust.key.put', repo: repo.name, path: null, digest: null, actor, data: { key: k.id, algorithm: k.algorithm, fingerprint: k.fingerprint, publicKey: k.publicKey } });
   return { key: { ...k, createdAt: t }, replaced: prev !== undefined };
 }
 

@@ -1,14 +1,15 @@
 /**
  * Reading and writing assets through the repository model: hosted repositories store, groups resolve reads
  * across their members in order (only members the caller may read) and send writes to their writeMember.
- * Proxy repositories arrive with the proxy issue; until a format declares the proxy kind none can exist.
+ * Proxy repositories keep what they fetched as ordinary assets here; fetching them is repos/proxy/ (readThrough
+ * walks the same readOrder and asks proxy members their upstream).
  */
 import type { Readable } from 'node:stream';
 import type { Services } from '../server/services.ts';
 import type { RepositoryRecord } from '../meta/repos.ts';
 import type { Principal } from '../auth/types.ts';
 import { withTx } from '../meta/db.ts';
-import { deleteAsset, getAsset, listAssets, putAsset, type Asset } from '../meta/assets.ts';
+import { AssetExistsError, deleteAsset, getAsset, listAssets, putAsset, type Asset } from '../meta/assets.ts';
 import { GranaryError } from '../server/errors.ts';
 
 export interface FoundAsset {
@@ -99,6 +100,17 @@ export interface StoreOptions {
   /** Upload cap in bytes; the server-wide `limits.uploadBytes` when unset (never above it). */
   maxBytes?: number;
   /**
+   * Only create: when the path is taken (or a concurrent upload takes it first) storeAsset throws CONFLICT and
+   * binds nothing — for immutable versions, so two racing uploads of one release cannot both succeed.
+   */
+  ifAbsent?: boolean;
+  /**
+   * Further assets bound in the same transaction as this one, after `enrich` ran (their blobs already stored):
+   * files derived from an upload (a Go module's `.mod` and `.info` from its zip) appear together with it or not
+   * at all, and lose together with it when `ifAbsent` finds the path taken.
+   */
+  siblings?: () => { path: string; digest: string; size: number; mediaType?: string | null; metadata?: Record<string, unknown> }[];
+  /**
    * Runs after the bytes are stored and verified, before the asset is bound: returns metadata to merge over
    * `metadata` (e.g. what introspection found), or throws to refuse the upload (the blob stays unreferenced).
    */
@@ -117,21 +129,31 @@ export async function storeAsset(s: Services, repo: RepositoryRecord, o: StoreOp
     signal: o.signal,
   });
   const metadata = o.enrich ? { ...o.metadata, ...(await o.enrich(blob)) } : (o.metadata ?? {});
-  return withTx(s.meta.db, (tx) =>
-    putAsset(
-      tx,
-      {
-        repoId: repo.id,
-        repo: repo.name,
-        path: o.path,
-        digest: blob.digest,
-        size: blob.size,
-        mediaType: o.mediaType ?? null,
-        metadata,
-      },
-      actor,
-    ),
-  );
+  try {
+    return await withTx(s.meta.db, async (tx) => {
+      const bound = await putAsset(
+        tx,
+        {
+          repoId: repo.id,
+          repo: repo.name,
+          path: o.path,
+          digest: blob.digest,
+          size: blob.size,
+          mediaType: o.mediaType ?? null,
+          metadata,
+          ifAbsent: o.ifAbsent,
+        },
+        actor,
+      );
+      for (const sib of o.siblings?.() ?? []) {
+        await putAsset(tx, { repoId: repo.id, repo: repo.name, path: sib.path, digest: sib.digest, size: sib.size, mediaType: sib.mediaType ?? null, metadata: sib.metadata }, actor);
+      }
+      return bound;
+    });
+  } catch (e) {
+    if (e instanceof AssetExistsError) throw new GranaryError('CONFLICT', `${repo.name}/${o.path} already exists and cannot be replaced`);
+    throw e;
+  }
 }
 
 export async function removeAsset(s: Services, repo: RepositoryRecord, path: string, actor: string | null): Promise<Asset | null> {

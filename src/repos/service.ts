@@ -20,6 +20,7 @@ import type { RepositoryDeclaration } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
 import { GranaryError } from '../server/errors.ts';
 import { validateRepository } from './validate.ts';
+import { keepRedactedSecrets } from './proxy/options.ts';
 import { TtlCache } from '../util/ttl-cache.ts';
 
 /** How long a repository lookup is reused when it was changed by another process. */
@@ -116,6 +117,8 @@ export class RepoService {
     const lookup = await this.#lookup();
     const cur = lookup(name);
     if (!cur) throw new GranaryError('REPOSITORY_UNKNOWN', `repository ${name} not found`);
+    // The API shows upstream secrets as "***"; a read-modify-write sends that back, meaning "unchanged".
+    if (patch.options !== undefined) patch = { ...patch, options: keepRedactedSecrets(patch.options, cur.config.options) };
     const config: RepositoryConfig = opts.replace ? configOf(patch) : { ...cur.config, ...configOf(patch) };
     const input: RepositoryInput = {
       name,

@@ -4,7 +4,9 @@
  */
 import { Ajv } from 'ajv';
 import type { RepositoryInput, RepositoryRecord } from '../meta/repos.ts';
+import type { TSchema } from '@sinclair/typebox';
 import type { FormatPlugin } from '../formats/types.ts';
+import { PROXY_OPTIONS_KEY, ProxyOptionsSchema } from './proxy/options.ts';
 import { GranaryError } from '../server/errors.ts';
 
 export const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -56,19 +58,28 @@ export function validateRepository(
     if (u.username || u.password) throw invalid('upstream', 'must not carry credentials; use the upstream auth options');
   }
   if (input.kind === 'group') validateGroup(input, lookup);
+  // The proxy settings (options.proxy) are the same for every format: checked here, hidden from the format's schema.
+  const proxy = c.options?.[PROXY_OPTIONS_KEY];
+  if (proxy !== undefined) {
+    if (input.kind !== 'proxy') throw invalid(`options.${PROXY_OPTIONS_KEY}`, 'only proxy repositories have proxy settings');
+    checkSchema(ProxyOptionsSchema, proxy, `options.${PROXY_OPTIONS_KEY}`);
+  }
+  const { [PROXY_OPTIONS_KEY]: _proxy, ...formatOptions } = c.options ?? {};
   if (format.optionsSchema) {
-    const check = ajv.compile(format.optionsSchema);
-    const options = c.options ?? {};
-    if (!check(options)) {
-      const e = check.errors![0];
-      const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-      const extra = e.keyword === 'additionalProperties' ? `.${String(e.params.additionalProperty)}` : '';
-      throw invalid(`options${where ? '.' + where : ''}${extra}`, e.keyword === 'additionalProperties' ? 'unknown option' : (e.message ?? 'is invalid'));
-    }
-    c.options = options;
-  } else if (c.options && Object.keys(c.options).length) {
+    checkSchema(format.optionsSchema, formatOptions, 'options'); // fills in defaults (useDefaults)
+    c.options = proxy === undefined ? formatOptions : { ...formatOptions, [PROXY_OPTIONS_KEY]: proxy };
+  } else if (Object.keys(formatOptions).length) {
     throw invalid('options', `format ${format.name} takes no options`);
   }
+}
+
+function checkSchema(schema: TSchema, value: unknown, field: string): void {
+  const check = ajv.compile(schema);
+  if (check(value)) return;
+  const e = check.errors![0];
+  const where = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const extra = e.keyword === 'additionalProperties' ? `.${String(e.params.additionalProperty)}` : '';
+  throw invalid(`${field}${where ? '.' + where : ''}${extra}`, e.keyword === 'additionalProperties' ? 'unknown option' : (e.message ?? 'is invalid'));
 }
 
 function validateGroup(input: RepositoryInput, lookup: (name: string) => RepositoryRecord | undefined): void {

@@ -63,6 +63,11 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
       }
     }
     if (cfg.action === 'none') return;
+    // A read-only replica: every content write or delete, and every change to repositories, stops here.
+    const readOnly = s.replication?.readOnlyReason();
+    if (readOnly && (cfg.action === 'write' || cfg.action === 'delete' || (cfg.action === 'admin' && req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/api/v1/repositories')))) {
+      throw new GranaryError('DENIED', readOnly);
+    }
     const name = cfg.repo ? await cfg.repo(req) : cfg.repoParam ? (req.params as Record<string, string>)[cfg.repoParam] : null;
     if (name === null || name === undefined) {
       await s.auth.require(p, cfg.action, null);

@@ -12,6 +12,7 @@ import { RepoService } from '../repos/service.ts';
 import { checkFormats, findFormat } from '../formats/registry.ts';
 import { createMetrics } from './metrics.ts';
 import { ChangeWatcher } from '../events/watcher.ts';
+import { ReplicationNode } from '../replication/node.ts';
 import type { Services } from './services.ts';
 
 export function createLogger(config: ResolvedConfig): Logger {
@@ -28,7 +29,14 @@ export function createLogger(config: ResolvedConfig): Logger {
 export async function openMeta(config: ResolvedConfig): Promise<MetaDb> {
   return config.database.driver === 'sqlite'
     ? openDb({ driver: 'sqlite', path: config.database.path })
-    : openDb({ driver: 'postgres', url: config.database.url!, poolSize: config.database.poolSize });
+    : openDb({
+        driver: 'postgres',
+        url: config.database.url!,
+        poolSize: config.database.poolSize,
+        idleTimeoutSeconds: config.database.idleTimeoutSeconds,
+        connectTimeoutSeconds: config.database.connectTimeoutSeconds,
+        statementTimeoutSeconds: config.database.statementTimeoutSeconds,
+      });
 }
 
 /** The configured blob store; `sweepOnStart: false` for tools that run beside a live server. */
@@ -48,7 +56,7 @@ export async function createServices(config: ResolvedConfig, log: Logger = creat
   checkFormats();
   const meta = await openMeta(config);
   try {
-    const blobs = await openBlobs(config);
+    const localBlobs = await openBlobs(config);
     const auth = new AuthService(meta.db, {
       failedLoginLimit: config.auth.failedLoginLimit,
       failedLoginWindowSeconds: config.auth.failedLoginWindowSeconds,
@@ -58,18 +66,23 @@ export async function createServices(config: ResolvedConfig, log: Logger = creat
     const repos = new RepoService(meta, findFormat, { defaultAnonymousRead: config.auth.anonymousRead });
     await repos.applyDeclarations(config.repositories);
     const first = await accounts.bootstrapAdmin(config.auth.adminToken);
-    const metrics = createMetrics(blobs);
+    const metrics = createMetrics(localBlobs);
+    // Replica mode: the formats read through the lazy-fetching store when blobs are lazy.
+    const replication = await ReplicationNode.open(config, meta.db, localBlobs, log, metrics.registry, () => repos.invalidate());
+    const blobs = replication.blobs;
     const changes = new ChangeWatcher(meta.db, () => {
       auth.invalidate();
       repos.invalidate();
     });
     await changes.start();
-    const services: Services = { config, meta, blobs, auth, accounts, repos, metrics, changes, log };
+    const services: Services = { config, meta, blobs, auth, accounts, repos, metrics, changes, replication, log };
+    await replication.start(services);
     return {
       services,
       firstAdminToken: first?.token ?? null,
       async close() {
         changes.stop();
+        await replication.stop();
         await blobs.close();
         await meta.close();
       },

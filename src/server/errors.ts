@@ -21,6 +21,7 @@ export const ERRORS = {
   TOO_MANY_REQUESTS: { status: 429, message: 'too many requests' },
   INTERNAL: { status: 500, message: 'internal server error' },
   UNAVAILABLE: { status: 503, message: 'the service is unavailable' },
+  UPSTREAM_FAILED: { status: 502, message: 'the upstream of a proxy repository failed' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

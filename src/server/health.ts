@@ -13,10 +13,10 @@ export async function registerHealth(app: FastifyInstance, s: Services): Promise
   const hidden = { schema: { hide: true } };
   app.get('/healthz', { ...hidden, config: { action: 'none' } }, async () => ({ status: 'ok' }));
 
-  let last: { at: number; ok: boolean; checks: Record<string, { ok: boolean; error?: string }> } | null = null;
+  let last: { at: number; ok: boolean; status: string; checks: Record<string, { ok: boolean; error?: string }> } | null = null;
   app.get('/readyz', { ...hidden, config: { action: 'none' } }, async (_req, reply) => {
     if (last && Date.now() - last.at < READY_CACHE_MS) {
-      return reply.code(last.ok ? 200 : 503).send({ status: last.ok ? 'ready' : 'unavailable', checks: last.checks });
+      return reply.code(last.ok ? 200 : 503).send({ status: last.status, checks: last.checks });
     }
     const checks: Record<string, { ok: boolean; error?: string }> = {};
     try {
@@ -33,8 +33,12 @@ export async function registerHealth(app: FastifyInstance, s: Services): Promise
       checks.blobs = { ok: false, error: (e as Error).message };
     }
     const ok = Object.values(checks).every((c) => c.ok);
-    last = { at: Date.now(), ok, checks };
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks });
+    // Replication is reported, not gating: a replica cut off from its primary (or refusing a bad feed) still
+    // serves everything it has, so it stays ready and says "degraded".
+    const replication = s.replication?.health();
+    const status = !ok ? 'unavailable' : replication && !replication.ok ? 'degraded' : 'ready';
+    last = { at: Date.now(), ok, checks: replication ? { ...checks, replication } : checks, status };
+    return reply.code(ok ? 200 : 503).send({ status, checks: last.checks });
   });
 
   app.get('/metrics', { ...hidden, config: { action: 'none' } }, async (_req, reply) => {

@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../blobs/types.ts';
+import { blobDownloadUrl } from '../blobs/index.ts';
 import { GranaryError } from './errors.ts';
 
 export interface BlobToSend {
@@ -58,6 +59,17 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, blobs: 
     });
   }
   const isHead = req.method === 'HEAD';
+  if (!isHead) {
+    // Object storage with `redirect`: the client fetches the bytes from the bucket (it repeats its Range there).
+    const location = await blobDownloadUrl(blobs, b.digest, {
+      ...(b.contentType ? { contentType: b.contentType } : {}),
+      ...(b.headers?.['content-disposition'] ? { contentDisposition: b.headers['content-disposition'] } : {}),
+    });
+    if (location !== null) {
+      for (const h of ['etag', 'accept-ranges', 'last-modified', 'content-type']) reply.removeHeader(h);
+      return reply.code(307).header('location', location).header('content-length', '0').send();
+    }
+  }
   if (range) {
     reply.code(206);
     reply.header('content-range', `bytes ${range.start}-${range.end}/${b.size}`);

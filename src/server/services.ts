@@ -11,6 +11,7 @@ import type { AccountService } from '../auth/accounts.ts';
 import type { RepoService } from '../repos/service.ts';
 import type { Metrics } from './metrics.ts';
 import type { ChangeWatcher } from '../events/watcher.ts';
+import type { ReplicationNode } from '../replication/node.ts';
 
 export interface Services {
   config: ResolvedConfig;
@@ -22,5 +23,7 @@ export interface Services {
   metrics: Metrics;
   /** Follows the event log to clear caches after changes made by other processes. */
   changes: ChangeWatcher;
+  /** Feed, peers' blobs and (in replica mode) the follower; the auth hook asks it whether writes are refused. */
+  replication?: ReplicationNode;
   log: Logger;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { openDb, withTx, type MetaDb } from '../../src/meta/db.ts';
 import { insertRepository, deleteRepository } from '../../src/meta/repos.ts';
-import { putAsset, deleteAsset, listAssets } from '../../src/meta/assets.ts';
+import { AssetExistsError, putAsset, deleteAsset, listAssets } from '../../src/meta/assets.ts';
 import { setTag, deleteTag, listTags } from '../../src/meta/tags.ts';
 import { listEvents, lastEventSeq } from '../../src/meta/events.ts';
 import { createTestDatabase } from '../helpers/pg.ts';
@@ -64,15 +64,15 @@ function runSuite(name: Dialect['name'], env: { open(): Promise<MetaDb>; cleanup
         ? await sql<{ name: string }>`select name from sqlite_master where type = 'table' order by name`.execute(m.db)
         : await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = 'public' order by 1`.execute(m.db);
     const names = tables.rows.map((r) => r.name);
-    for (const t of ['repositories', 'assets', 'tags', 'uploads', 'users', 'tokens', 'role_bindings', 'events', 'settings', 'trusted_keys', 'kysely_migration']) {
+    for (const t of ['repositories', 'assets', 'tags', 'uploads', 'users', 'tokens', 'role_bindings', 'events', 'settings', 'trusted_keys', 'replication_position', 'kysely_migration']) {
       assert.ok(names.includes(t), `table ${t} exists`);
     }
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(m.db);
-    assert.deepEqual(applied.rows.map((r) => r.name), ['2026-11-23-0001-initial', '2026-11-23-0002-trusted-keys']);
+    assert.deepEqual(applied.rows.map((r) => r.name), ['2026-11-23-0001-initial', '2026-11-23-0002-trusted-keys', '2026-11-23-0003-replication']);
     await m.close();
     m = await env.open();
     const again = await sql<{ name: string }>`select name from kysely_migration`.execute(m.db);
-    assert.equal(again.rows.length, 2);
+    assert.equal(again.rows.length, 3);
   });
 
   it('uses WAL journaling (sqlite)', { skip: name !== 'sqlite' && 'SQLite only' }, async () => {
@@ -155,6 +155,22 @@ function runSuite(name: Dialect['name'], env: { open(): Promise<MetaDb>; cleanup
     );
     assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
     assert.equal((await listAssets(m.db, { repoIds: [repo.id] })).length, 1);
+  });
+
+  it('concurrent create-only writes of one path: exactly one wins, the others get AssetExistsError', async () => {
+    const repo = await withTx(m.db, (tx) => insertRepository(tx, { name: 'create-only', format: 'generic', kind: 'hosted', anonymousRead: false, config: {} }, null));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        withTx(m.db, (tx) => putAsset(tx, { repoId: repo.id, repo: repo.name, path: 'v1.0.0', digest: 'sha256:' + String(i % 10).repeat(64), size: i, ifAbsent: true }, null)),
+      ),
+    );
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof AssetExistsError, String(r.reason));
+    const [kept] = await listAssets(m.db, { repoIds: [repo.id] });
+    const won = results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ asset: { digest: string } }>;
+    assert.equal(kept.digest, won.value.asset.digest, 'the stored asset is the winner’s');
+    const puts = (await listEvents(m.db, { repo: repo.name })).filter((e) => e.kind === 'asset.put');
+    assert.equal(puts.length, 1, 'losers appended no event');
   });
 
   it('fills pages when filtering by metadata, and pages never skip a match', async () => {

@@ -7,10 +7,20 @@ import { OciError } from './errors.ts';
 import { assertValidDigest } from './names.ts';
 import { findBlob, unlinkBlob } from './store.ts';
 import { sendBlob } from '../../server/send-blob.ts';
+import { sendProxyResult } from '../../repos/proxy/index.ts';
+import { readBlob } from './members.ts';
 
 export const getBlob: OciHandler = async (c, req, reply) => {
   const digest = c.t.rest;
   assertValidDigest(digest);
+  if (c.repo.kind !== 'hosted') {
+    // Proxy and group repositories: cached, or streaming from the upstream while it is cached (members.ts).
+    return sendProxyResult(req, reply, c.s, await readBlob(c, req, digest), {
+      contentType: 'application/octet-stream',
+      headers: { 'docker-content-digest': digest },
+      notFound: () => new OciError('BLOB_UNKNOWN', `blob ${digest} is unknown to ${c.t.fullName}`, { digest }),
+    });
+  }
   const a = await findBlob(c.s, c.repo, c.t.image, digest);
   if (!a) throw new OciError('BLOB_UNKNOWN', `blob ${digest} is unknown to ${c.t.fullName}`, { digest });
   return sendBlob(req, reply, c.s.blobs, {

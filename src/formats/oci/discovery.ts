@@ -12,6 +12,7 @@ import { HEADERS, buildReferrersIndex, compareTags, linkHeader, paginate, parseP
 import { MT } from './media-types.ts';
 import { isValidDigest } from './names.ts';
 import { imageExists, imageTags, referrers } from './store.ts';
+import { readReferrers, readTags } from './members.ts';
 import { OCI_FORMAT } from './target.ts';
 
 /** Longest page answered without `n` (more come with a Link header). */
@@ -25,8 +26,9 @@ function sendJson(reply: FastifyReply, body: unknown, contentType = 'application
 /** GET /v2/<name>/tags/list?n=&last= — in compareTags order; 404 NAME_UNKNOWN for a name with nothing in it. */
 export const listTagsHandler: OciHandler = async (c, req, reply) => {
   const page = parsePagination(req.query as Record<string, unknown>);
-  const all = (await imageTags(c.s, c.repo, c.t.image)).sort(compareTags);
-  if (all.length === 0 && !(await imageExists(c.s, c.repo, c.t.image))) {
+  const merged = c.repo.kind === 'hosted' ? null : await readTags(c, req);
+  const all = (c.repo.kind === 'hosted' ? await imageTags(c.s, c.repo, c.t.image) : (merged ?? [])).sort(compareTags);
+  if (all.length === 0 && (c.repo.kind === 'hosted' ? !(await imageExists(c.s, c.repo, c.t.image)) : merged === null)) {
     throw new OciError('NAME_UNKNOWN', `repository name ${c.t.fullName} is not known to the registry`, { name: c.t.fullName });
   }
   const p = paginate(all, page, { maxN: MAX_PAGE });
@@ -39,7 +41,10 @@ export const listReferrersHandler: OciHandler = async (c, req, reply) => {
   const subject = c.t.rest;
   if (!isValidDigest(subject)) throw new OciError('DIGEST_INVALID', 'invalid subject digest', { digest: subject });
   const artifactType = (req.query as Record<string, unknown>).artifactType as string | string[] | undefined;
-  const { index, filtersApplied } = buildReferrersIndex(await referrers(c.s, c.repo, c.t.image, subject), { artifactType });
+  const { index, filtersApplied } = buildReferrersIndex(
+    c.repo.kind === 'hosted' ? await referrers(c.s, c.repo, c.t.image, subject) : await readReferrers(c, req, subject),
+    { artifactType },
+  );
   if (filtersApplied) reply.header(HEADERS.OCI_FILTERS_APPLIED, filtersApplied);
   return sendJson(reply, index, MT.OCI_INDEX);
 };

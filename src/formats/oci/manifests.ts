@@ -25,6 +25,8 @@ import {
   requiredManifests,
 } from './manifest.ts';
 import { parseReference } from './names.ts';
+import { readManifest } from './members.ts';
+import { STALE_WARNING } from '../../repos/proxy/index.ts';
 import { deleteManifest, getManifest, linkBlob, linkedBlob, manifestBytes, putManifest, removeTag, resolveManifest } from './store.ts';
 
 function unknownManifest(c: OciContext): OciError {
@@ -39,8 +41,10 @@ function etagMatches(header: string | undefined, etag: string): boolean {
 export const getManifestHandler: OciHandler = async (c, req, reply) => {
   const ref = parseReference(c.t.rest);
   if (!ref) throw unknownManifest(c);
-  const m = await resolveManifest(c.s, c.repo, c.t.image, ref);
+  // Hosted: one lookup. Proxy and group repositories ask their upstream / members (members.ts).
+  const m = c.repo.kind === 'hosted' ? await resolveManifest(c.s, c.repo, c.t.image, ref) : await readManifest(c, req, ref);
   if (!m) throw unknownManifest(c);
+  if ('stale' in m && m.stale) reply.header('warning', STALE_WARNING);
   if (!negotiate(req.headers.accept, m.mediaType).acceptable) {
     req.log.debug({ accept: req.headers.accept, mediaType: m.mediaType }, 'serving a manifest type the client did not list');
   }

@@ -1,5 +1,6 @@
 /**
- * The OCI format plug-in: OCI Distribution v1.1 under /v2 (hosted repositories). It owns its scope's error
+ * The OCI format plug-in: OCI Distribution v1.1 under /v2 — hosted repositories, proxies of an upstream registry
+ * (proxy.ts, over src/repos/proxy) and groups (members.ts). It owns its scope's error
  * envelope (`{errors:[{code,message,detail}]}` for every failure, core errors included, 401s with the Docker
  * token-auth challenge), the `Docker-Distribution-API-Version` header on every answer, the token endpoint
  * (token.ts) and the routing table (routes.ts).
@@ -22,6 +23,8 @@ function scopeOf(req: FastifyRequest): string | undefined {
   if (req.url === '/v2/_catalog' || req.url.startsWith('/v2/_catalog?')) return 'registry:catalog:*';
   const t = req.oci;
   if (!t) return undefined;
+  // Mirror mode (`?ns=`): the token request will not carry ?ns=, so the scope names the proxy repository itself.
+  if (t.mirror) return repositoryScope(`${t.repo}/${t.image}`, ['pull']);
   if (req.method === 'GET' || req.method === 'HEAD') return repositoryScope(t.fullName, ['pull']);
   if (req.method === 'DELETE' && t.kind !== 'blobs/uploads') return repositoryScope(t.fullName, ['delete']);
   return repositoryScope(t.fullName, ['pull', 'push']);
@@ -62,7 +65,7 @@ async function register(app: FastifyInstance, s: Services): Promise<void> {
 export const ociFormat: FormatPlugin = {
   name: OCI_FORMAT,
   contract: FORMAT_CONTRACT_VERSION,
-  kinds: ['hosted'],
+  kinds: ['hosted', 'proxy', 'group'],
   prefix: '/v2',
   optionsSchema: OciOptionsSchema,
   register,

@@ -22,6 +22,7 @@ import { deleteManifestHandler, getManifestHandler, putManifestHandler } from '.
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.ts';
 import { catalog, listReferrersHandler, listTagsHandler, versionCheck } from './discovery.ts';
 import { OCI_FORMAT, targetOf } from './target.ts';
+import { writeTarget } from '../../repos/content.ts';
 
 type Method = 'GET' | 'HEAD' | 'PUT' | 'PATCH' | 'POST' | 'DELETE';
 
@@ -78,7 +79,9 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
         if (t.image === '') {
           throw new OciError('NAME_INVALID', `invalid repository name: ${t.fullName} names a Granary repository; use ${t.fullName}/<image>`, { name: t.fullName });
         }
-        const r = req.repository!;
+        // Writes to a group go to its writeMember (write permission on it checked too); proxies are read-only.
+        const writes = ACTION[method] === 'write' || t.kind === 'blobs/uploads';
+        const r = writes && req.repository!.kind !== 'hosted' ? await writeTarget(s, req.repository!, req.principal) : req.repository!;
         return h({ s, t, repo: r, opts: optionsOf(r), actor: actorOf(req.principal) }, req, reply);
       },
     });

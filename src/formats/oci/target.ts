@@ -13,6 +13,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Services } from '../../server/services.ts';
 import { OciError } from './errors.ts';
 import { splitV2Path, type V2Kind } from './names.ts';
+import { mirrorFor, mirrorNamespace } from './mirror.ts';
 
 export interface OciTarget {
   /** The name as the client spells it: used in Location and Link headers and in token scopes. */
@@ -25,6 +26,8 @@ export interface OciTarget {
   kind: V2Kind;
   /** Reference, digest or upload id after the endpoint keyword; unvalidated. */
   rest: string;
+  /** containerd mirror mode: the `?ns=` registry host that picked the (proxy) repository. */
+  mirror?: string;
 }
 
 declare module 'fastify' {
@@ -58,7 +61,10 @@ export async function targetOf(s: Services, req: FastifyRequest): Promise<OciTar
   const path = req.url.startsWith('/v2/') ? req.url.slice(4) : req.url;
   const split = splitV2Path(path);
   if (split === null) throw new OciError('UNSUPPORTED', `no OCI endpoint at ${req.url.split('?')[0]}`, undefined, 404);
-  const { repo, image } = await resolveName(s, split.name);
-  req.oci = { fullName: split.name, repo, image, kind: split.kind, rest: split.rest };
+  const ns = mirrorNamespace(req.url);
+  const mirror = ns ? await mirrorFor(s, ns) : null;
+  // containerd mirror mode: `?ns=<registry host>` picks the proxy for that host; the whole name is its image.
+  const { repo, image } = mirror ? { repo: mirror, image: split.name } : await resolveName(s, split.name);
+  req.oci = { fullName: split.name, repo, image, kind: split.kind, rest: split.rest, ...(mirror ? { mirror: ns! } : {}) };
   return req.oci;
 }

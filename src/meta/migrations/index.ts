@@ -4,10 +4,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './2026-11-23-0001-initial.ts';
 import * as trustedKeys from './2026-11-23-0002-trusted-keys.ts';
+import * as replication from './2026-11-23-0003-replication.ts';
 
 const migrations: Record<string, Migration> = {
   '2026-11-23-0001-initial': initial,
   '2026-11-23-0002-trusted-keys': trustedKeys,
+  '2026-11-23-0003-replication': replication,
 };
 
 export const migrationProvider: MigrationProvider = {
