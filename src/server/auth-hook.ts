@@ -50,6 +50,13 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
     const cfg = req.routeOptions.config as RouteAuth;
     req.principal = ANONYMOUS;
     if (!cfg?.action) return; // 404 handler
+    // A read-only replica: every content write or delete, and every change to repositories, stops here — before
+    // authentication, since the primary's users and tokens are not replicated and a client pushing with them
+    // must learn where to push, not that its token is unknown.
+    const readOnly = s.replication?.readOnlyReason();
+    if (readOnly && (cfg.action === 'write' || cfg.action === 'delete' || (cfg.action === 'admin' && req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/api/v1/repositories')))) {
+      throw new GranaryError('DENIED', readOnly);
+    }
     const p = await s.auth.authenticate({ authorization: req.headers.authorization, ip: req.ip });
     req.principal = p;
     if (perUser && perIp && !(p.kind === 'user' && p.admin)) {
@@ -63,11 +70,6 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
       }
     }
     if (cfg.action === 'none') return;
-    // A read-only replica: every content write or delete, and every change to repositories, stops here.
-    const readOnly = s.replication?.readOnlyReason();
-    if (readOnly && (cfg.action === 'write' || cfg.action === 'delete' || (cfg.action === 'admin' && req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/api/v1/repositories')))) {
-      throw new GranaryError('DENIED', readOnly);
-    }
     const name = cfg.repo ? await cfg.repo(req) : cfg.repoParam ? (req.params as Record<string, string>)[cfg.repoParam] : null;
     if (name === null || name === undefined) {
       await s.auth.require(p, cfg.action, null);

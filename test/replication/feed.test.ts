@@ -135,6 +135,10 @@ describe('an in-process replica', () => {
     assert.ok(body.error.message.includes(primary.url), body.error.message);
     const del = await replica.fetch('/generic/files/app/1.0/a.bin', { method: 'DELETE' });
     assert.equal(del.status, 403);
+    // With a token of the primary (tokens are not replicated): still where to push, not "invalid token".
+    const foreign = await replica.fetch('/generic/files/app/2.0/x.bin', { method: 'PUT', body: 'nope', auth: 'gra_a-token-only-the-primary-knows' });
+    assert.equal(foreign.status, 403);
+    assert.match(((await foreign.json()) as { error: { message: string } }).error.message, /read-only replica/);
     const created = await replica.api('POST', '/repositories', { name: 'local', format: 'generic' });
     assert.equal(created.status, 403);
     assert.equal((await replica.api('GET', '/repositories')).status, 200, 'reads still work');
