@@ -117,7 +117,7 @@ export function replicationRoutes(s: Services) {
 
     r.get(
       '/replication/mirrors',
-      { schema: { ...hidden, summary: 'Push-mirroring rules and the state of each (position, copies, last error)' }, config: { action: 'admin' } },
+      { schema: { ...hidden, summary: 'Mirroring rules and the state of each (position, copies, last reconciliation, last error)' }, config: { action: 'admin' } },
       async () => ({ mirrors: (s.replication?.mirrors ?? []).map((m) => m.status) }),
     );
 

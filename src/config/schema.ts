@@ -23,7 +23,9 @@ const MirrorRule = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$', description: 'Rule name (status, metrics).' }),
     direction: Type.Union([Type.Literal('push'), Type.Literal('pull')], { default: 'push', description: 'push: copy local pushes out as they happen; pull: copy from the remote on a schedule.' }),
-    intervalSeconds: Type.Integer({ default: 300, minimum: 1, description: 'Pull rules: how often the remote is read.' }),
+    intervalSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Pull rules: how often the remote is read (default 300). Push rules: how often a full reconciliation runs besides the event-driven copies (absent: events only).' }),
+    ),
     repository: Type.String({ description: 'Local OCI repository to mirror.' }),
     url: Type.String({ description: 'Remote registry base URL, e.g. https://registry.example.com.' }),
     prefix: Type.Optional(Type.String({ description: 'Remote repository path prefix (default: the image name as is).' })),
@@ -161,7 +163,7 @@ export const ConfigSchema = Type.Object(
         }),
         signingKey: Type.Optional(Type.String({ description: 'Primary: PEM private key signing the feed (default <dataDir>/keys/replication.pem, created on first use).' })),
         waitSeconds: Type.Integer({ default: 20, minimum: 0, maximum: 120, description: 'Long-poll time of one feed request.' }),
-        mirrors: Type.Array(MirrorRule, { default: [], description: 'Push mirroring of OCI repositories to other registries.' }),
+        mirrors: Type.Array(MirrorRule, { default: [], description: 'Push and pull mirroring of OCI repositories to and from other registries.' }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -4,10 +4,10 @@
  * Sequence numbers are gap-free: allocated as max+1 under the writer lock (SQLite has one writer; on
  * PostgreSQL a transaction-scoped advisory lock serialises appenders across nodes).
  */
-import { PostgresAdapter, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Db, Tx } from './db.ts';
 import type { EventRow } from './tables.ts';
-import { now } from './db.ts';
+import { now, serialize } from './db.ts';
 
 export interface NewEvent {
   kind: string;
@@ -26,9 +26,7 @@ export interface Event extends Omit<EventRow, 'data'> {
 const EVENT_LOCK = 0x6772616e; // "gran"
 
 export async function appendEvent(tx: Tx, e: NewEvent): Promise<number> {
-  if (tx.getExecutor().adapter instanceof PostgresAdapter) {
-    await sql`select pg_advisory_xact_lock(${EVENT_LOCK})`.execute(tx);
-  }
+  await serialize(tx, EVENT_LOCK);
   const row = await tx
     .selectFrom('events')
     .select((eb) => eb.fn.max('seq').as('max'))

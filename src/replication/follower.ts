@@ -15,6 +15,7 @@ import { advancePosition, readPosition, type Position } from './position.ts';
 import type { BlobSources } from './sources.ts';
 import { FeedRefusedError, verifyPage } from './verify.ts';
 import type { ReplicationMetrics } from './metrics.ts';
+import { abortableSleep } from '../util/abortable-sleep.ts';
 
 export interface FollowerOptions {
   db: Db;
@@ -128,17 +129,7 @@ export class Follower {
 
   /** A pause that stop() cuts short. */
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#abort.signal;
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      // Removed again when the timer fires: a long-running loop must not pile up listeners on the signal.
-      const t = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return abortableSleep(ms, this.#abort.signal);
   }
 
   #fail(e: Error): void {

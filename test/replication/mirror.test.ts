@@ -7,11 +7,8 @@
  * reports it. A pull rule reads the image and its referrer back from docker-registry into another repository.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +17,7 @@ import { missingClient, writeOciLayout, type OciLayout } from '../clients/oci-la
 import { runTool } from '../clients/run-tool.ts';
 import { lastEventSeq } from '../../src/meta/events.ts';
 import { until, noKeepAlive } from './helpers.ts';
+import { startDockerRegistry, type DockerRegistry } from './mirror-registry.ts';
 
 noKeepAlive();
 
@@ -29,21 +27,13 @@ const EMPTY = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let work: string;
-let registry: ChildProcess | undefined;
+let registry: DockerRegistry | undefined;
 let remote: string;
 let g: TestServer;
 /** A second Granary as a remote that needs credentials and has the referrers API. */
 let g2: TestServer;
 let refDigest: string;
 let img: OciLayout;
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  return port;
-}
 
 /** Pushes a blob to Granary's OCI API (admin, Basic) with a monolithic PUT. */
 async function pushBlob(image: string, body: Buffer): Promise<string> {
@@ -71,16 +61,9 @@ const mirrors = async () => (await g.api<{ mirrors: MirrorStatus[] }>('GET', '/r
 describe('mirroring with docker-registry', { skip: missingClient('docker-registry', 'skopeo'), timeout: 120_000 }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'granary-mirror-'));
-    const port = await freePort();
-    remote = `http://127.0.0.1:${port}`;
-    const conf = join(work, 'registry.yml');
-    await writeFile(
-      conf,
-      ['version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true', 'storage:', '  filesystem:', `    rootdirectory: ${join(work, 'reg')}`, 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'),
-    );
-    registry = spawn('docker-registry', ['serve', conf], { stdio: 'ignore' });
+    registry = await startDockerRegistry(work);
+    remote = registry.url;
     g2 = await startServer({ config: { repositories: [{ name: 'dest', format: 'oci' }] } });
-    await until('docker-registry to listen', async () => ((await fetch(`${remote}/v2/`).catch(() => null))?.status === 200 ? true : undefined));
     g = await startServer({
       config: {
         repositories: [
@@ -103,7 +86,7 @@ describe('mirroring with docker-registry', { skip: missingClient('docker-registr
   after(async () => {
     await g?.close();
     await g2?.close();
-    registry?.kill('SIGKILL');
+    registry?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 

@@ -14,16 +14,10 @@ import { getManifest, linkBlob, putManifest } from '../../formats/oci/store.ts';
 import { MANIFEST_MEDIA_TYPES } from '../../formats/oci/media-types.ts';
 import type { Descriptor } from '../../formats/oci/descriptor.ts';
 import type { RegistryClient } from './registry-client.ts';
+import type { ManifestJson } from './push.ts';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 const INDEX = /manifest\.list|image\.index/;
-
-interface Parsed {
-  mediaType?: string;
-  config?: { digest: string; size: number };
-  layers?: { digest: string; size: number; urls?: string[] }[];
-  manifests?: { digest: string }[];
-}
 
 export interface PullContext {
   s: Services;
@@ -42,7 +36,7 @@ async function pullManifest(c: PullContext, ref: string, opts: { tag?: string; r
   if (!bytes) return null;
   const digest = sha256(bytes);
   if (ref.startsWith('sha256:') && ref !== digest) throw new Error(`${c.remote.base}/${c.remoteName} served manifest ${ref} with digest ${digest}`);
-  const json = JSON.parse(bytes.toString('utf8')) as Parsed;
+  const json = JSON.parse(bytes.toString('utf8')) as ManifestJson;
   const mediaType = json.mediaType ?? (json.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
   if (!(await getManifest(c.s.meta.db, c.repo, c.image, digest))) {
     if (INDEX.test(mediaType)) {

@@ -12,7 +12,8 @@ import type { RegistryClient } from './registry-client.ts';
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
-interface ManifestJson {
+/** The fields of an image manifest or index that copying follows. */
+export interface ManifestJson {
   mediaType?: string;
   config?: { digest: string; size: number };
   layers?: { digest: string; size: number; urls?: string[] }[];
@@ -51,6 +52,13 @@ export async function pushManifest(c: PushContext, digest: string): Promise<{ me
   await c.remote.putManifest(c.remoteName, digest, m.mediaType, bytes);
   await pushReferrers(c, digest);
   return { mediaType: m.mediaType, bytes };
+}
+
+/** Pushes the manifest `digest` (as pushManifest) and points the remote tag at it; false when it is not stored here. */
+export async function pushTag(c: PushContext, tag: string, digest: string): Promise<boolean> {
+  const m = await pushManifest(c, digest);
+  if (m) await c.remote.putManifest(c.remoteName, tag, m.mediaType, m.bytes);
+  return !!m;
 }
 
 /** The referrers of `subject` stored locally, pushed by digest, then listed in the referrers tag if needed. */

@@ -3,6 +3,7 @@
  * (streamed, never buffered), manifest PUT, the referrers API probe — with Basic credentials or the Docker token
  * flow (a 401 naming a Bearer realm is answered by fetching a token for the scope and retrying once).
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 
@@ -171,6 +172,22 @@ export class RegistryClient {
     }
     if (!body) return [];
     return ((JSON.parse(body.toString('utf8')) as { manifests?: [] }).manifests ?? []);
+  }
+
+  /**
+   * The digest the registry has for manifest `ref`, or null when it has none: a HEAD, whose Docker-Content-Digest
+   * is what registries answer; without that header, the manifest is fetched and hashed.
+   */
+  async manifestDigest(name: string, ref: string, accept: string): Promise<string | null> {
+    // The push scope, as for blobs: the copy that may follow reuses the same token.
+    const res = await this.#send('HEAD', `/v2/${name}/manifests/${ref}`, `repository:${name}:pull,push`, { headers: { accept } });
+    await res.body.dump();
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw new RemoteError(res.statusCode, `HEAD manifest ${ref} on ${this.base}/${name}: HTTP ${res.statusCode}`);
+    const header = res.headers['docker-content-digest'];
+    if (typeof header === 'string' && /^sha256:[0-9a-f]{64}$/.test(header)) return header;
+    const bytes = await this.getManifest(name, ref, accept);
+    return bytes ? `sha256:${createHash('sha256').update(bytes).digest('hex')}` : null;
   }
 
   async getManifest(name: string, ref: string, accept: string): Promise<Buffer | null> {

@@ -3,152 +3,127 @@
  * referrer added later) to the remote registry, in log order. A failed copy is retried with exponential backoff
  * (capped) without moving on, so the remote never sees a later change before an earlier one; the position is
  * kept in `settings`, so a restart resumes where the rule stood (copies are idempotent either way).
+ *
+ * With `intervalSeconds`, the same loop also runs a reconciliation pass (reconcile.ts) when one is due — at start,
+ * then every interval — so it never races an event copy for the same tag. A failed pass is recorded and tried
+ * again after the backoff; event copies go on meanwhile.
  */
 import picomatch from 'picomatch';
 import { Counter, type Registry } from 'prom-client';
 import type { Services } from '../../server/services.ts';
 import { listEvents, type Event } from '../../meta/events.ts';
 import { getSetting, setSetting } from '../../meta/settings.ts';
-import { RegistryClient } from './registry-client.ts';
-import { pushManifest, pushReferrers, type PushContext } from './push.ts';
+import { pushReferrers, pushTag, type PushContext } from './push.ts';
+import { reconcile } from './reconcile.ts';
+import { Backoff, RuleWorker, remoteName, type MirrorRule } from './rule-worker.ts';
 
-export interface MirrorRule {
-  name: string;
-  direction: 'push' | 'pull';
-  intervalSeconds: number;
-  repository: string;
-  url: string;
-  prefix?: string;
-  images: string[];
-  tags: string[];
-  username?: string;
-  password?: string;
-}
-
-export interface MirrorStatus {
-  name: string;
-  repository: string;
-  url: string;
-  state: 'starting' | 'idle' | 'pushing' | 'retrying' | 'stopped';
-  position: number;
-  pushed: number;
-  attempts: number;
-  lastPushed: { image: string; ref: string; digest: string; at: string } | null;
-  lastError: string | null;
-}
+export type { MirrorRule, MirrorStatus } from './rule-worker.ts';
 
 const POLL_MS = 500;
-const MAX_BACKOFF_MS = 60_000;
 const REFERRER_PATH = /^(.+)\/_referrers\/(sha256:[0-9a-f]{64})\/(sha256:[0-9a-f]{64})$/;
 
 export function mirrorMetrics(registry: Registry): Counter<'rule' | 'result'> {
   return new Counter({ name: 'granary_mirror_pushes_total', help: 'Mirror copies by rule and result (ok, error)', labelNames: ['rule', 'result'] as const, registers: [registry] });
 }
 
-export class MirrorWorker {
-  readonly rule: MirrorRule;
-  readonly status: MirrorStatus;
-  readonly #s: Services;
-  readonly #remote: RegistryClient;
-  readonly #pushes: Counter<'rule' | 'result'>;
+export class MirrorWorker extends RuleWorker {
   readonly #images: (s: string) => boolean;
   readonly #tags: (s: string) => boolean;
-  readonly #abort = new AbortController();
-  #loop: Promise<void> | null = null;
+  /** When the next reconciliation pass is due (epoch ms); Infinity for an event-only rule. */
+  #reconcileAt: number;
+  readonly #reconcileBackoff = new Backoff();
 
   constructor(s: Services, rule: MirrorRule, pushes: Counter<'rule' | 'result'>) {
-    this.#s = s;
-    this.rule = rule;
-    this.#pushes = pushes;
-    this.#remote = new RegistryClient(rule.url, rule);
+    super(s, rule, pushes);
     this.#images = picomatch(rule.images.length ? rule.images : ['**']);
     this.#tags = picomatch(rule.tags.length ? rule.tags : ['**']);
-    this.status = { name: rule.name, repository: rule.repository, url: rule.url, state: 'starting', position: 0, pushed: 0, attempts: 0, lastPushed: null, lastError: null };
+    this.#reconcileAt = rule.intervalSeconds ? 0 : Infinity;
   }
 
   get #key(): string {
     return `mirror.${this.rule.name}.position`;
   }
 
-  start(): void {
-    this.#loop = this.#run();
-  }
-
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await this.#loop;
-    await this.#remote.close();
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#abort.signal;
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      // Removed again when the timer fires: a long-running loop must not pile up listeners on the signal.
-      const t = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    this.status.position = Number((await getSetting(this.#s.meta.db, this.#key).catch(() => null)) ?? 0);
-    while (!signal.aborted) {
+  protected async run(): Promise<void> {
+    this.status.position = Number((await getSetting(this.s.meta.db, this.#key).catch(() => null)) ?? 0);
+    while (!this.aborted) {
+      if (Date.now() >= this.#reconcileAt) await this.#reconcile();
       // The whole log, not only this repository's events: the position then says how far the rule has looked.
-      const events = await listEvents(this.#s.meta.db, { since: this.status.position, limit: 500 }).catch(() => []);
+      const events = await listEvents(this.s.meta.db, { since: this.status.position, limit: 500 }).catch(() => []);
       if (!events.length) {
         this.status.state = this.status.lastError ? this.status.state : 'idle';
-        await this.#sleep(POLL_MS);
+        await this.sleep(Math.max(0, Math.min(POLL_MS, this.#reconcileAt - Date.now())));
         continue;
       }
       for (const e of events) {
-        if (signal.aborted) break;
+        if (this.aborted) break;
         if (e.repo !== this.rule.repository) {
           this.status.position = e.seq;
           continue;
         }
         await this.#withRetry(e);
         this.status.position = e.seq;
-        await setSetting(this.#s.meta.db, this.#key, String(e.seq)).catch(() => {});
+        await setSetting(this.s.meta.db, this.#key, String(e.seq)).catch(() => {});
       }
-      await setSetting(this.#s.meta.db, this.#key, String(this.status.position)).catch(() => {});
+      await setSetting(this.s.meta.db, this.#key, String(this.status.position)).catch(() => {});
     }
     this.status.state = 'stopped';
   }
 
   async #withRetry(e: Event): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff();
     for (;;) {
-      if (this.#abort.signal.aborted) return;
+      if (this.aborted) return;
       try {
         this.status.attempts++;
-        if (await this.#copy(e)) {
-          this.#pushes.inc({ rule: this.rule.name, result: 'ok' });
-          this.status.pushed++;
-        }
+        await this.#copy(e);
         this.status.lastError = null;
         this.status.attempts = 0;
         return;
       } catch (err) {
-        const cause = (err as Error & { cause?: Error }).cause;
-        this.status.lastError = `${(err as Error).message}${cause ? ` (${cause.message})` : ''}`;
-        this.status.state = 'retrying';
-        this.#pushes.inc({ rule: this.rule.name, result: 'error' });
-        this.#s.log.warn({ rule: this.rule.name, seq: e.seq }, `mirror: ${this.status.lastError}; retrying in ${backoff} ms`);
-        await this.#sleep(backoff);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        const ms = backoff.take();
+        this.failed(err, '', ms, { seq: e.seq });
+        await this.sleep(ms);
       }
     }
   }
 
-  /** Copies what the event changed, if the rule covers it; false when there was nothing to copy. */
-  async #copy(e: Event): Promise<boolean> {
-    const repo = await this.#s.repos.get(this.rule.repository);
-    if (!repo || repo.format !== 'oci') return false;
+  /** One reconciliation pass; a failure schedules the next try after the backoff instead of the interval. */
+  async #reconcile(): Promise<void> {
+    const repo = await this.s.repos.get(this.rule.repository).catch(() => null);
+    this.status.state = 'reconciling';
+    this.status.attempts++;
+    try {
+      if (!repo || repo.format !== 'oci') throw new Error(`push mirror ${this.rule.name}: ${this.rule.repository} is not an OCI repository`);
+      const r = await reconcile({
+        s: this.s,
+        repo,
+        remote: this.remote,
+        remoteName: (image) => remoteName(this.rule, image),
+        images: this.#images,
+        tags: this.#tags,
+        stopped: () => this.aborted,
+        onCopied: (image, ref, digest) => this.copied(1, { image, ref, digest, at: new Date().toISOString() }),
+      });
+      if (this.aborted) return;
+      this.status.reconciliations++;
+      this.status.lastReconciled = { at: new Date().toISOString(), ...r };
+      this.status.lastError = null;
+      this.status.attempts = 0;
+      this.status.state = 'idle';
+      this.#reconcileBackoff.reset();
+      this.#reconcileAt = Date.now() + this.rule.intervalSeconds! * 1000;
+    } catch (err) {
+      const ms = this.#reconcileBackoff.take();
+      this.failed(err, 'reconciliation failed: ', ms);
+      this.#reconcileAt = Date.now() + ms;
+    }
+  }
+
+  /** Copies what the event changed, if the rule covers it. */
+  async #copy(e: Event): Promise<void> {
+    const repo = await this.s.repos.get(this.rule.repository);
+    if (!repo || repo.format !== 'oci') return;
     let image: string;
     let run: (c: PushContext) => Promise<unknown>;
     let ref: string;
@@ -156,26 +131,21 @@ export class MirrorWorker {
       const tag = e.data.tag;
       const digest = e.digest;
       image = e.data.scope;
-      if (!this.#images(image) || !this.#tags(tag)) return false;
+      if (!this.#images(image) || !this.#tags(tag)) return;
       ref = tag;
-      run = async (c) => {
-        const m = await pushManifest(c, digest);
-        if (m) await c.remote.putManifest(c.remoteName, tag, m.mediaType, m.bytes);
-      };
+      run = (c) => pushTag(c, tag, digest);
     } else if (e.kind === 'asset.put' && e.path && REFERRER_PATH.test(e.path)) {
       const [, img, subject] = REFERRER_PATH.exec(e.path)!;
       image = img;
-      if (!this.#images(image)) return false;
+      if (!this.#images(image)) return;
       ref = subject;
       run = (c) => pushReferrers(c, subject);
     } else {
-      return false;
+      return;
     }
     this.status.state = 'pushing';
-    const remoteName = this.rule.prefix ? `${this.rule.prefix.replace(/\/+$/, '')}/${image}` : image;
-    await run({ s: this.#s, repo, image, remote: this.#remote, remoteName, done: new Set(), blobsPushed: 0 });
-    this.status.lastPushed = { image, ref, digest: e.digest ?? '', at: new Date().toISOString() };
+    await run({ s: this.s, repo, image, remote: this.remote, remoteName: remoteName(this.rule, image), done: new Set(), blobsPushed: 0 });
+    this.copied(1, { image, ref, digest: e.digest ?? '', at: new Date().toISOString() });
     this.status.state = 'idle';
-    return true;
   }
 }
