@@ -22,14 +22,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { durableWriteMBps as measureDurableWrite } from './disk-ceiling.ts';
+import { startRegistry } from '../test/helpers/docker-registry.ts';
+import { spawnGranary, stopChild, waitListening } from '../test/helpers/processes.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -315,66 +317,8 @@ async function load(o: BenchOptions, req: { method: string; url: string; headers
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
-/** The TCP port `pid` listens on, from /proc (both servers start on port 0 and log nothing at warn). */
-async function listeningPort(pid: number): Promise<number | null> {
-  const inodes = new Set<string>();
-  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
-    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-    const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m) inodes.add(m[1]);
-  }
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(table, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) return parseInt(f[1].split(':')[1], 16);
-    }
-  }
-  return null;
-}
-
-async function waitListening(child: ChildProcess, label: string, logFile: string, probe: string): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}; see ${logFile}:\n${await readFile(logFile, 'utf8').catch(() => '')}`);
-    const port = await listeningPort(child.pid!);
-    if (port) {
-      const base = `http://127.0.0.1:${port}`;
-      const ok = await fetch(base + probe).then((r) => (r.body?.cancel(), r.status < 500), () => false);
-      if (ok) return base;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${label} did not start listening within 30 s`);
-}
-
-
 async function startDistribution(o: BenchOptions, dir: string): Promise<{ child: ChildProcess; base: string; version: string }> {
-  await mkdir(dir, { recursive: true });
-  const conf = join(dir, 'registry.yml');
-  await writeFile(
-    conf,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(dir, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      '  addr: 127.0.0.1:0',
-      '',
-    ].join('\n'),
-  );
-  const log = join(dir, 'registry.log');
-  const fd = openSync(log, 'a');
-  const child = spawn(o.registryBin, ['serve', conf], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const base = await waitListening(child, 'docker-registry', log, '/v2/');
+  const reg = await startRegistry(dir, { bin: o.registryBin });
   const version = await new Promise<string>((resolve) => {
     const v = spawn(o.registryBin, ['--version']);
     let out = '';
@@ -382,20 +326,11 @@ async function startDistribution(o: BenchOptions, dir: string): Promise<{ child:
     v.once('close', () => resolve(out.trim().split(/\s+/).pop() ?? '?'));
     v.once('error', () => resolve('?'));
   });
-  return { child, base, version };
+  return { child: reg.child, base: reg.base, version };
 }
 
 async function startGranary(dir: string): Promise<{ child: ChildProcess; base: string }> {
-  await mkdir(dir, { recursive: true });
-  const log = join(dir, 'granary.log');
-  const fd = openSync(log, 'a');
-  const child = spawn(join(ROOT, 'bin', 'granary'), ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data')], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GRANARY_ADMIN_TOKEN: ADMIN_TOKEN, GRANARY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  const base = await waitListening(child, 'granary', log, '/healthz');
+  const { child, base } = await spawnGranary(dir, ADMIN_TOKEN);
   const res = await fetch(`${base}/api/v1/repositories`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -403,14 +338,6 @@ async function startGranary(dir: string): Promise<{ child: ChildProcess; base: s
   });
   if (res.status !== 201) throw new Error(`granary: creating repository bench: HTTP ${res.status} ${await res.text()}`);
   return { child, base };
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await once(child, 'exit');
-  clearTimeout(timer);
 }
 
 /** VmHWM (peak resident set) or VmRSS (now) of a process, in MiB. */
@@ -487,7 +414,7 @@ async function ceiling(o: BenchOptions, dir: string): Promise<{ ceiling: Ceiling
     const httpSmallGetRps = await load(o, { method: 'GET', url: `${base}/small`, headers: {} }, 200);
     return { ceiling: { sha256MBps, httpUploadMBps, httpDownloadMBps, httpSmallGetRps, durableWriteMBps }, digests };
   } finally {
-    await stop(child);
+    await stopChild(child);
   }
 }
 
@@ -599,8 +526,8 @@ export async function runOciBench(o: BenchOptions, log: (s: string) => void = (s
       cpu: `${cpus()[0]?.model ?? '?'} × ${cpus().length}`,
     };
   } finally {
-    await stop(gran);
-    await stop(dist);
+    await stopChild(gran);
+    await stopChild(dist);
     await rm(dir, { recursive: true, force: true });
   }
 }

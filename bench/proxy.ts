@@ -13,17 +13,17 @@
  * BENCH_PROXY_BYTES (default 1G; K/M/G suffixes), BENCH_DIR (data dirs; default the OS temp dir),
  * DOCKER_REGISTRY (binary, default docker-registry).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { listeningPort, startRegistry } from '../test/repos/proxy/registry.ts';
+import { startRegistry } from '../test/helpers/docker-registry.ts';
+import { generated } from '../test/repos/proxy/helpers.ts';
+import { spawnGranary, stopChild } from '../test/helpers/processes.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,26 +40,6 @@ function parseBytes(v: string | undefined, dflt: number): number {
   const m = /^(\d+)\s*([kmg])?/i.exec(v.trim());
   if (!m) throw new Error(`not a byte count: ${v}`);
   return Number(m[1]) * ({ k: 1024, m: MiB, g: 1024 * MiB }[(m[2] ?? '').toLowerCase()] ?? 1);
-}
-
-/** Deterministic data: a fixed 1 MiB block with each chunk's index written in (not periodic, costs nothing). */
-function data(size: number): () => Readable {
-  const block = Buffer.alloc(MiB);
-  let h = createHash('sha256').update('granary-proxy-bench').digest();
-  for (let off = 0; off < MiB; off += h.length) {
-    h.copy(block, off);
-    h = createHash('sha256').update(h).digest();
-  }
-  return () =>
-    Readable.from(
-      (function* () {
-        for (let i = 0, left = size; left > 0; i++, left -= MiB) {
-          const c = Buffer.from(block.subarray(0, Math.min(MiB, left)));
-          c.writeUInt32BE(i, 0);
-          yield c;
-        }
-      })(),
-    );
 }
 
 function get(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -90,31 +70,6 @@ async function push(base: string, name: string, make: () => Readable, digest: st
   if (put.status !== 201) throw new Error(`PUT upload: HTTP ${put.status} ${await put.text()}`);
 }
 
-async function startGranary(dir: string): Promise<{ child: ChildProcess; base: string }> {
-  await mkdir(dir, { recursive: true });
-  const log = join(dir, 'granary.log');
-  const fd = openSync(log, 'a');
-  const child = spawn(join(ROOT, 'bin', 'granary'), ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data')], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GRANARY_ADMIN_TOKEN: TOKEN, GRANARY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  for (const until = Date.now() + 30_000; Date.now() < until; ) {
-    if (child.exitCode !== null) throw new Error(`granary exited with ${child.exitCode}:\n${await readFile(log, 'utf8')}`);
-    const port = await listeningPort(child.pid!);
-    if (port && (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false))) return { child, base: `http://127.0.0.1:${port}` };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('granary did not start within 30 s');
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
 async function peakRssMiB(pid: number): Promise<number> {
   const m = /^VmHWM:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
@@ -123,16 +78,16 @@ async function peakRssMiB(pid: number): Promise<number> {
 export async function runProxyBench(env: NodeJS.ProcessEnv = process.env): Promise<ProxyBenchReport> {
   const bytes = parseBytes(env.BENCH_PROXY_BYTES, 1024 * MiB);
   const dir = await mkdtemp(join(env.BENCH_DIR || tmpdir(), 'granary-proxy-bench-'));
-  const reg = await startRegistry(join(dir, 'registry'), env.DOCKER_REGISTRY);
+  const reg = await startRegistry(join(dir, 'registry'), { bin: env.DOCKER_REGISTRY });
   let granary: ChildProcess | undefined;
   try {
-    const make = data(bytes);
+    const make = generated(bytes, 'granary-proxy-bench');
     const h = createHash('sha256');
     for await (const c of make()) h.update(c as Buffer);
     const digest = `sha256:${h.digest('hex')}`;
     process.stderr.write(`proxy bench: pushing ${bytes / MiB} MiB to docker-registry…\n`);
     await push(reg.base, 'bench/big', make, digest, bytes);
-    const g = await startGranary(join(dir, 'granary'));
+    const g = await spawnGranary(join(dir, 'granary'), TOKEN);
     granary = g.child;
     const create = await fetch(`${g.base}/api/v1/repositories`, {
       method: 'POST',
@@ -167,7 +122,7 @@ export async function runProxyBench(env: NodeJS.ProcessEnv = process.env): Promi
     await time('context: Granary hosted repository (same blob)', `${g.base}/v2/hosted/big/blobs/${digest}`, auth);
     return { bytes, runs, granaryPeakRssMiB: await peakRssMiB(g.child.pid!) };
   } finally {
-    if (granary) await stop(granary);
+    await stopChild(granary);
     await reg.stop();
     await rm(dir, { recursive: true, force: true });
   }

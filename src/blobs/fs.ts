@@ -36,6 +36,7 @@ import {
   UploadOffsetError,
 } from './errors.ts';
 import { isUploadId, resolveRange } from './base.ts';
+import { writevAll } from '../util/writev-all.ts';
 
 export interface FsBlobStoreOptions {
   /** Directory holding everything; created if missing. */
@@ -110,28 +111,6 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
-/** Writes every byte of `buffers` at `position`, looping over partial writes (and IOV_MAX-sized batches). */
-async function writevAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let bufs = buffers;
-  let pos = position;
-  while (bufs.length > 0) {
-    const batch = bufs.length > 512 ? bufs.slice(0, 512) : bufs;
-    const { bytesWritten } = await handle.writev(batch, pos);
-    if (bytesWritten <= 0) throw new Error('write made no progress');
-    pos += bytesWritten;
-    let n = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of bufs) {
-      if (n >= b.length) {
-        n -= b.length;
-        continue;
-      }
-      rest.push(n > 0 ? b.subarray(n) : b);
-      n = 0;
-    }
-    bufs = rest;
-  }
-}
 
 interface SinkLimits {
   maxBytes?: number;

@@ -77,16 +77,7 @@ export function chainOver(prev: string, events: readonly FeedEvent[]): string {
 }
 
 /** The shipped form of an event: exactly these fields, so both sides hash the same thing. */
-export function toFeedEvent(e: {
-  seq: number;
-  at: string;
-  kind: string;
-  repo: string | null;
-  path: string | null;
-  digest: string | null;
-  actor: string | null;
-  data: Record<string, unknown> | null;
-}): FeedEvent {
+export function toFeedEvent(e: FeedEvent): FeedEvent {
   // Only repository events carry configuration; asset metadata and tags are content and go unchanged. The log
   // keeps secrets out since session 2 (meta/repos.ts); older events may still hold some, so strip them again.
   const data = e.kind.startsWith('repository.') ? (redactSecrets(e.data) as Record<string, unknown> | null) : e.data;

@@ -13,6 +13,7 @@ import { parseDigest } from '../../src/blobs/digest.ts';
 import { copyKey, copyPartSizeFor, MAX_OBJECT_BYTES } from '../../src/blobs/s3-copy.ts';
 import { s3Layout, type S3Context } from '../../src/blobs/s3-common.ts';
 import { startMoto, type TestMoto } from './moto.ts';
+import { s3DriverSettings } from '../helpers/s3.ts';
 import { hashStream, patternDigest, patternStream, runBlobStoreSuite, type BlobStoreFixture } from './suite.ts';
 
 const MiB = 1024 * 1024;
@@ -20,19 +21,7 @@ const moto = await startMoto();
 if (typeof moto !== 'string') after(() => moto.stop());
 
 function config(server: TestMoto, prefix: string, extra: Partial<BlobStoreConfig> = {}): BlobStoreConfig {
-  return {
-    driver: 's3',
-    bucket: server.bucket,
-    prefix,
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    accessKeyId: server.accessKeyId,
-    secretAccessKey: server.secretAccessKey,
-    partSize: 5 * MiB,
-    copyPartSize: 5 * MiB,
-    ...extra,
-  } as BlobStoreConfig;
+  return { driver: 's3', ...s3DriverSettings(server), prefix, partSize: 5 * MiB, copyPartSize: 5 * MiB, ...extra } as BlobStoreConfig;
 }
 
 async function keys(server: TestMoto, prefix: string): Promise<string[]> {

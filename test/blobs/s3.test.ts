@@ -12,7 +12,7 @@ import { digestOf, parseDigest } from '../../src/blobs/digest.ts';
 import { BlobStoreError, DigestMismatchError, TooLargeError } from '../../src/blobs/errors.ts';
 import type { BlobStore } from '../../src/blobs/types.ts';
 import { listObjects, type S3Context } from '../../src/blobs/s3-common.ts';
-import { startTestS3, type TestS3 } from '../helpers/s3.ts';
+import { s3DriverSettings, startTestS3, type TestS3 } from '../helpers/s3.ts';
 import {
   bufferStream,
   hashStream,
@@ -29,17 +29,7 @@ const skipReason = typeof s3 === 'string' ? s3 : undefined;
 if (typeof s3 !== 'string') after(() => s3.stop());
 
 function config(server: TestS3, prefix: string, extra: Partial<BlobStoreConfig> = {}): BlobStoreConfig {
-  return {
-    driver: 's3',
-    bucket: server.bucket,
-    prefix,
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    accessKeyId: server.accessKeyId,
-    secretAccessKey: server.secretAccessKey,
-    ...extra,
-  } as BlobStoreConfig;
+  return { driver: 's3', ...s3DriverSettings(server), prefix, ...extra } as BlobStoreConfig;
 }
 
 /** A raw client on the test server, to look at (and plant) objects behind the store's back. */

@@ -18,7 +18,7 @@ import { listAssets } from '../../src/meta/assets.ts';
 import { proxyStats } from '../../src/repos/proxy/index.ts';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.ts';
 import { countingProxy, type Counter } from '../repos/proxy/helpers.ts';
-import { startRegistry, type Registry } from '../repos/proxy/registry.ts';
+import { startRegistry, type Registry } from '../helpers/docker-registry.ts';
 import { missingClient, writeOciLayout, type OciLayout } from './oci-layout.ts';
 import { runTool } from './run-tool.ts';
 

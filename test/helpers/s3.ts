@@ -37,6 +37,14 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
+/** Where a test S3 server (s3rver, moto) is and how to sign for it. */
+export type S3Endpoint = Pick<TestS3, 'endpoint' | 'bucket' | 'region' | 'accessKeyId' | 'secretAccessKey'>;
+
+/** The s3 blob driver's settings for a test server (path-style: loopback has no bucket subdomains). */
+export function s3DriverSettings(t: S3Endpoint) {
+  return { bucket: t.bucket, endpoint: t.endpoint, region: t.region, forcePathStyle: true, accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey };
+}
+
 /** Starts s3rver with an empty bucket, or returns a skip reason when it cannot start. */
 export async function startTestS3(bucket = 'granary-test'): Promise<TestS3 | string> {
   let S3rver: S3rverConstructor;

@@ -18,7 +18,7 @@ import { runTool } from '../clients/run-tool.ts';
 import { lastEventSeq } from '../../src/meta/events.ts';
 import { setSetting } from '../../src/meta/settings.ts';
 import { until, noKeepAlive } from './helpers.ts';
-import { startDockerRegistry, type DockerRegistry } from './mirror-registry.ts';
+import { startRegistry, type Registry } from '../helpers/docker-registry.ts';
 
 noKeepAlive();
 
@@ -35,7 +35,7 @@ interface Status {
 }
 
 let work: string;
-let registry: DockerRegistry | undefined;
+let registry: Registry | undefined;
 let g: TestServer | undefined;
 let pgdb: TestPg | undefined;
 let app: OciLayout;
@@ -45,7 +45,7 @@ const status = async () => (await g!.api<{ mirrors: Status[] }>('GET', '/replica
 
 /** The remote's manifest for `name:ref`: the bytes' digest, or null on 404. */
 async function remoteDigest(name: string, ref: string): Promise<string | null> {
-  const res = await fetch(`${registry!.url}/v2/${name}/manifests/${ref}`, { headers: { accept: ACCEPT } });
+  const res = await fetch(`${registry!.base}/v2/${name}/manifests/${ref}`, { headers: { accept: ACCEPT } });
   if (res.status === 404) return (await res.body?.cancel(), null);
   assert.equal(res.status, 200, `GET ${name}:${ref} on the remote`);
   return sha256(Buffer.from(await res.arrayBuffer()));
@@ -54,7 +54,7 @@ async function remoteDigest(name: string, ref: string): Promise<string | null> {
 describe('scheduled push mirroring with docker-registry', { skip: missingClient('docker-registry', 'skopeo'), timeout: 120_000 }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'granary-mirror-schedule-'));
-    registry = await startDockerRegistry(work, { deletes: true });
+    registry = await startRegistry(join(work, 'docker-registry'));
     // Both servers below share one data dir; with PostgreSQL they must share one database too.
     let database: Record<string, unknown> | undefined;
     if (process.env.GRANARY_TEST_DATABASE === 'postgres') {
@@ -92,14 +92,14 @@ describe('scheduled push mirroring with docker-registry', { skip: missingClient(
         repositories,
         ...(database ? { database } : {}),
         replication: {
-          mirrors: [{ name: 'sched', repository: 'images', url: registry.url, prefix: 'sched', images: ['app', 'tools/*'], tags: ['v*'], intervalSeconds: 1 }],
+          mirrors: [{ name: 'sched', repository: 'images', url: registry.base, prefix: 'sched', images: ['app', 'tools/*'], tags: ['v*'], intervalSeconds: 1 }],
         },
       },
     });
   });
   after(async () => {
     await g?.close();
-    registry?.stop();
+    await registry?.stop();
     await pgdb?.drop();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -111,7 +111,7 @@ describe('scheduled push mirroring with docker-registry', { skip: missingClient(
     for (const img of kit.images) assert.equal(await remoteDigest('sched/tools/kit', img.manifest.digest), img.manifest.digest, 'each child manifest too');
     for (const d of [...app.blobs, ...kit.blobs].filter((b) => b !== app.top.digest && b !== kit.top.digest && !kit.images.some((i) => i.manifest.digest === b))) {
       const name = app.blobs.includes(d) ? 'sched/app' : 'sched/tools/kit';
-      assert.equal((await fetch(`${registry!.url}/v2/${name}/blobs/${d}`, { method: 'HEAD' })).status, 200, `blob ${d} on the remote`);
+      assert.equal((await fetch(`${registry!.base}/v2/${name}/blobs/${d}`, { method: 'HEAD' })).status, 200, `blob ${d} on the remote`);
     }
     const s = await until('a completed pass', async () => ((await status()).reconciliations >= 1 ? status() : undefined));
     assert.ok(s.pushed >= 2, JSON.stringify(s));
@@ -122,7 +122,7 @@ describe('scheduled push mirroring with docker-registry', { skip: missingClient(
   it('re-pushes a manifest the remote lost, with the next pass', async () => {
     // Read first: a pass may re-push between the DELETE and any later look at the remote or the status.
     const pushedBefore = (await status()).pushed;
-    const del = await fetch(`${registry!.url}/v2/sched/app/manifests/${app.top.digest}`, { method: 'DELETE' });
+    const del = await fetch(`${registry!.base}/v2/sched/app/manifests/${app.top.digest}`, { method: 'DELETE' });
     assert.equal(del.status, 202, await del.text());
     await until('app:v1 back on the remote', async () => ((await remoteDigest('sched/app', 'v1')) ? true : undefined), 60_000, async () => JSON.stringify(await status()));
     assert.equal(await remoteDigest('sched/app', 'v1'), app.top.digest);

@@ -17,7 +17,7 @@ import { missingClient, writeOciLayout, type OciLayout } from '../clients/oci-la
 import { runTool } from '../clients/run-tool.ts';
 import { lastEventSeq } from '../../src/meta/events.ts';
 import { until, noKeepAlive } from './helpers.ts';
-import { startDockerRegistry, type DockerRegistry } from './mirror-registry.ts';
+import { startRegistry, type Registry } from '../helpers/docker-registry.ts';
 
 noKeepAlive();
 
@@ -27,7 +27,7 @@ const EMPTY = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let work: string;
-let registry: DockerRegistry | undefined;
+let registry: Registry | undefined;
 let remote: string;
 let g: TestServer;
 /** A second Granary as a remote that needs credentials and has the referrers API. */
@@ -61,8 +61,8 @@ const mirrors = async () => (await g.api<{ mirrors: MirrorStatus[] }>('GET', '/r
 describe('mirroring with docker-registry', { skip: missingClient('docker-registry', 'skopeo'), timeout: 120_000 }, () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'granary-mirror-'));
-    registry = await startDockerRegistry(work);
-    remote = registry.url;
+    registry = await startRegistry(join(work, 'docker-registry'), { deletes: false });
+    remote = registry.base;
     g2 = await startServer({ config: { repositories: [{ name: 'dest', format: 'oci' }] } });
     g = await startServer({
       config: {
@@ -86,7 +86,7 @@ describe('mirroring with docker-registry', { skip: missingClient('docker-registr
   after(async () => {
     await g?.close();
     await g2?.close();
-    registry?.stop();
+    await registry?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { missingClient, writeOciLayout } from '../clients/oci-layout.ts';
 import { runTool } from '../clients/run-tool.ts';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.ts';
-import { startTestS3, type TestS3 } from '../helpers/s3.ts';
+import { s3DriverSettings, startTestS3, type TestS3 } from '../helpers/s3.ts';
 import { pushBlob, randomBlob, sha256 } from './oci-push.ts';
 import type { Node } from './cluster.ts';
 
@@ -30,7 +30,7 @@ describe('presigned blob redirects', { skip: typeof s3 === 'string' ? s3 : false
       config: {
         blobs: {
           driver: 's3',
-          s3: { bucket: t.bucket, endpoint: t.endpoint, region: t.region, forcePathStyle: true, accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey, redirect: true, redirectExpirySeconds: 120 },
+          s3: { ...s3DriverSettings(t), redirect: true, redirectExpirySeconds: 120 },
         },
       },
     });

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { startServer, type TestServer } from '../helpers/server.ts';
-import { startTestS3, type TestS3 } from '../helpers/s3.ts';
+import { s3DriverSettings, startTestS3, type TestS3 } from '../helpers/s3.ts';
 
 const s3 = await startTestS3('granary-server');
 
@@ -15,7 +15,7 @@ describe('server on the s3 blob driver', { skip: typeof s3 === 'string' ? s3 : f
   before(async () => {
     const t = s3 as TestS3;
     srv = await startServer({
-      config: { blobs: { driver: 's3', s3: { bucket: t.bucket, endpoint: t.endpoint, region: t.region, forcePathStyle: true, accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey, prefix: 'srv/' } } },
+      config: { blobs: { driver: 's3', s3: { ...s3DriverSettings(t), prefix: 'srv/' } } },
     });
     await srv.api('POST', '/repositories', { name: 'files', format: 'generic' });
     await srv.api('POST', '/repositories', { name: 'images', format: 'oci' });

@@ -15,24 +15,11 @@ import { open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { writevAll } from '../../util/writev-all.ts';
 
 const CHUNK = 1024 * 1024;
 /** Upstream bytes buffered while the spool write before them is under way (then written in one writev). */
 const SPOOL_BUFFER = 4 * 1024 * 1024;
-
-/** The buffers from byte `offset` of their concatenation on (after a short write). */
-function sliceFrom(bufs: Buffer[], offset: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (offset >= b.length) {
-      offset -= b.length;
-      continue;
-    }
-    out.push(offset > 0 ? b.subarray(offset) : b);
-    offset = 0;
-  }
-  return out;
-}
 
 export class Flight extends EventEmitter {
   readonly file: string;
@@ -66,11 +53,7 @@ export class Flight extends EventEmitter {
     const put = async (bufs: Buffer[], cb: (e?: Error | null) => void) => {
       try {
         const total = bufs.reduce((n, b) => n + b.length, 0);
-        let done = 0;
-        while (done < total) {
-          const rest = sliceFrom(bufs, done);
-          done += (await fh.writev(rest, flight.written + done)).bytesWritten;
-        }
+        await writevAll(fh, bufs, flight.written);
         flight.written += total;
         onBytes(total);
         flight.emit('progress');
