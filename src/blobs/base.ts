@@ -11,7 +11,7 @@
  * It also exports the small helpers drivers share (`resolveRange`, `isUploadId`).
  */
 import { pipeline, Transform, type Readable } from 'node:stream';
-import type { BlobStat, BlobStore, ByteRange, Digest, OpenOptions, PutOptions, PutResult, UploadStore } from './types.ts';
+import type { BlobFile, BlobStat, BlobStore, ByteRange, Digest, OpenOptions, PutOptions, PutResult, UploadStore } from './types.ts';
 import { parseDigest } from './digest.ts';
 import { BLOB_ERROR_CODES, BlobStoreError, InvalidUploadIdError, RangeNotSatisfiableError } from './errors.ts';
 
@@ -171,6 +171,29 @@ export function withValidation(store: BlobStore, hooks: BlobStoreHooks = {}): Bl
     return counter;
   };
 
+  /** A file's reads counted as bytes out, reported once when it is closed. */
+  const countFileOut = (file: BlobFile): BlobFile => {
+    const onBytesOut = hooks.onBytesOut;
+    if (onBytesOut === undefined) return file;
+    let n = 0;
+    let reported = false;
+    return {
+      size: file.size,
+      read: async (buffer, offset, length, position) => {
+        const got = await file.read(buffer, offset, length, position);
+        n += got;
+        return got;
+      },
+      close: async () => {
+        if (!reported) {
+          reported = true;
+          safely(() => onBytesOut(n, driver));
+        }
+        await file.close();
+      },
+    };
+  };
+
   const countIn = (n: number): void => {
     const onBytesIn = hooks.onBytesIn;
     if (onBytesIn !== undefined && n > 0) safely(() => onBytesIn(n, driver));
@@ -228,6 +251,29 @@ export function withValidation(store: BlobStore, hooks: BlobStoreHooks = {}): Bl
         async () => countOut(await store.open(digest, opts)),
         { signal: opts?.signal },
       ),
+    ...(store.openFile === undefined
+      ? {}
+      : {
+          openFile: (digest: Digest): Promise<BlobFile> =>
+            call('open', () => parseDigest(digest), async () => countFileOut(await store.openFile!(digest))),
+        }),
+    ...(store.adoptFile === undefined
+      ? {}
+      : {
+          adoptFile: (path: string, blob: { digest: Digest; size: number }): Promise<PutResult> =>
+            call(
+              'put',
+              () => {
+                parseDigest(blob.digest);
+                checkCount('size', blob.size);
+              },
+              async () => {
+                const result = await store.adoptFile!(path, blob);
+                countIn(result.size);
+                return result;
+              },
+            ),
+        }),
     put: (data: Readable, opts?: PutOptions): Promise<PutResult> =>
       call(
         'put',

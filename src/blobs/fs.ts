@@ -19,12 +19,12 @@
  * `size` reports it, so a client can resume from there; the digest check at `commit` refuses anything else.
  */
 import { randomUUID } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addAbortSignal, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobStat, BlobStore, Digest, OpenOptions, PutOptions, PutResult, UploadStore } from './types.ts';
+import type { BlobFile, BlobStat, BlobStore, Digest, OpenOptions, PutOptions, PutResult, UploadStore } from './types.ts';
 import { createDigester, DIGEST_ALGORITHMS, parseDigest, type Digester, type DigestAlgorithm, type ParsedDigest } from './digest.ts';
 import {
   BlobNotFoundError,
@@ -513,6 +513,45 @@ export async function createFsBlobStore(options: FsBlobStoreOptions): Promise<Bl
       } catch (err) {
         await handle.close();
         throw err;
+      }
+    },
+
+    async openFile(digest: Digest): Promise<BlobFile> {
+      let handle: FileHandle;
+      try {
+        handle = await open(layout.blob(parseDigest(digest)), 'r');
+      } catch (err) {
+        if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') throw new BlobNotFoundError(digest);
+        throw err;
+      }
+      let size: number;
+      try {
+        size = (await handle.stat()).size;
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
+      let closed: Promise<void> | null = null;
+      return {
+        size,
+        read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+        close: () => (closed ??= handle.close()),
+      };
+    },
+
+    async adoptFile(path: string, blob: { digest: Digest; size: number }): Promise<PutResult> {
+      const d = parseDigest(blob.digest);
+      const st = await stat(path);
+      if (st.size !== blob.size) throw new SizeMismatchError(blob.size, st.size);
+      try {
+        await chmod(path, 0o644); // as put() leaves blobs: the adopted file may have been private to its writer
+        return { ...blob, created: await publish(path, d) };
+      } catch (err) {
+        if (errno(err) !== 'EXDEV') throw err;
+        // Another filesystem (a spool directory elsewhere): copy, verified as any put.
+        const copied = await store.put(createReadStream(path), { expectedDigest: blob.digest, expectedSize: blob.size });
+        await rm(path, { force: true });
+        return copied;
       }
     },
 

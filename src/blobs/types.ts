@@ -54,6 +54,19 @@ export interface OpenOptions {
 }
 
 /**
+ * A stored blob opened for positional reads (`BlobStore.openFile`): what a sender needs to copy bytes into a
+ * socket through a few reused buffers instead of a stream that allocates one per chunk.
+ */
+export interface BlobFile {
+  /** Size of the stored bytes (read from the file, not from metadata). */
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `buffer` at `offset`; 0 at end of file. */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Releases the file; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
  * Resumable upload sessions: bytes appended in order across requests (and, on shared storage, across nodes
  * and restarts), published as a blob only by `commit` after the digest is verified.
  * Session ids are opaque strings the caller chooses, validated against /^[A-Za-z0-9_-]{8,128}$/.
@@ -90,8 +103,20 @@ export interface BlobStore {
    * start ≥ size or end < start.
    */
   open(digest: Digest, opts?: OpenOptions): Promise<Readable>;
+  /**
+   * Optional (drivers with local files: fs): the blob opened for positional reads, for the serving fast path
+   * (`server/send-file.ts`). Errors as `open` (BlobNotFoundError). Callers fall back to `open` when absent.
+   */
+  openFile?(digest: Digest): Promise<BlobFile>;
   /** Hashes while streaming to a temp object, flushes, verifies, then publishes atomically. */
   put(data: Readable, opts?: PutOptions): Promise<PutResult>;
+  /**
+   * Optional (fs): publishes a local file as blob `blob.digest` without copying it — linked into place when it
+   * is on the store's filesystem, else copied and hashed again. The caller vouches for the digest: it hashed the
+   * bytes as it wrote them, and fsynced the file (the proxy's spool, repos/proxy/flight.ts). The file's name is
+   * gone afterwards. SizeMismatchError when the file is not `blob.size` bytes.
+   */
+  adoptFile?(path: string, blob: { digest: Digest; size: number }): Promise<PutResult>;
   /** Removes the blob; returns false when it was absent. */
   delete(digest: Digest): Promise<boolean>;
   /** Every visible blob, in no particular order; for GC and metrics. */

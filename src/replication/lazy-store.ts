@@ -19,6 +19,15 @@ export function lazyBlobStore(local: BlobStore, sources: BlobSources, onError: (
       return false;
     }
   };
+  /** `read` on the local store; on a miss, fetch the blob and read again. */
+  const orFetch = async <T>(digest: string, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (e) {
+      if (!(e instanceof BlobNotFoundError) || !(await fetchMissing(digest))) throw e;
+      return read();
+    }
+  };
   return {
     driver: local.driver,
     uploads: local.uploads,
@@ -27,14 +36,9 @@ export function lazyBlobStore(local: BlobStore, sources: BlobSources, onError: (
       if (s || !(await fetchMissing(digest))) return s;
       return local.stat(digest);
     },
-    async open(digest, opts) {
-      try {
-        return await local.open(digest, opts);
-      } catch (e) {
-        if (!(e instanceof BlobNotFoundError) || !(await fetchMissing(digest))) throw e;
-        return local.open(digest, opts);
-      }
-    },
+    open: (digest, opts) => orFetch(digest, () => local.open(digest, opts)),
+    ...(local.openFile === undefined ? {} : { openFile: (digest: string) => orFetch(digest, () => local.openFile!(digest)) }),
+    ...(local.adoptFile === undefined ? {} : { adoptFile: (path: string, blob: { digest: string; size: number }) => local.adoptFile!(path, blob) }),
     put: (data, opts) => local.put(data, opts),
     delete: (digest) => local.delete(digest),
     list: () => local.list(),

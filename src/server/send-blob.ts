@@ -3,9 +3,11 @@
  * conditional requests (If-None-Match, If-Range) and single byte ranges (206 / 416). HEAD sends headers only.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { BlobStore } from '../blobs/types.ts';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { BlobFile, BlobStore } from '../blobs/types.ts';
 import { blobDownloadUrl } from '../blobs/index.ts';
 import { GranaryError } from './errors.ts';
+import { copyFileRange } from './send-file.ts';
 
 export interface BlobToSend {
   digest: string;
@@ -75,9 +77,34 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, blobs: 
     reply.header('content-range', `bytes ${range.start}-${range.end}/${b.size}`);
     reply.header('content-length', String(range.end - range.start + 1));
     if (isHead || range.end < range.start) return reply.send();
-    return reply.send(await blobs.open(b.digest, { range }));
+  } else {
+    reply.header('content-length', String(b.size));
+    if (isHead) return reply.send();
   }
-  reply.header('content-length', String(b.size));
-  if (isHead) return reply.send();
-  return reply.send(await blobs.open(b.digest));
+  const start = range ? range.start : 0;
+  const end = range ? range.end + 1 : b.size;
+  if (blobs.openFile !== undefined) return sendFile(req, reply, await blobs.openFile(b.digest), b, start, end);
+  return reply.send(await blobs.open(b.digest, range ? { range } : {}));
+}
+
+/**
+ * Local files go out through `copyFileRange` (reused buffers; see send-file.ts) on the raw response: the reply is
+ * hijacked after the headers Fastify collected are written, so onResponse hooks (metrics, the access log) still
+ * run when the response finishes.
+ */
+async function sendFile(req: FastifyRequest, reply: FastifyReply, file: BlobFile, b: BlobToSend, start: number, end: number): Promise<FastifyReply> {
+  if (file.size !== b.size) {
+    await file.close();
+    throw new GranaryError('INTERNAL', `stored blob ${b.digest} has ${file.size} bytes, its record says ${b.size}`);
+  }
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  try {
+    await copyFileRange(file, start, end, reply.raw);
+  } catch (err) {
+    req.log.error({ err, digest: b.digest }, 'blob download failed after its headers were sent');
+  } finally {
+    await file.close();
+  }
+  return reply;
 }

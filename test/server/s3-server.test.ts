@@ -1,10 +1,13 @@
 /**
  * The whole server on the S3 driver: config keys reach the driver, and generic files and an OCI blob upload go
- * through S3-compatible storage (s3rver on loopback) exactly as through the filesystem.
+ * through S3-compatible storage (s3rver on loopback) exactly as through the filesystem, as does a blob cached by
+ * an OCI proxy repository (whose spool file is copied into the bucket rather than adopted).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { s3DriverSettings, startTestS3, type TestS3 } from '../helpers/s3.ts';
 
@@ -52,5 +55,31 @@ describe('server on the s3 blob driver', { skip: typeof s3 === 'string' ? s3 : f
     assert.equal(done.status, 201, await done.text());
     const got = await srv.fetch(`/v2/images/app/blobs/${digest}`);
     assert.equal(Buffer.from(await got.arrayBuffer()).toString(), 'layer bytes on s3');
+  });
+
+  it('caches a blob pulled through an OCI proxy in the bucket (the spool is copied, not adopted)', async () => {
+    const up = await startServer();
+    try {
+      await up.api('POST', '/repositories', { name: 'src', format: 'oci', anonymousRead: true });
+      const blob = Buffer.alloc(2 * 1024 * 1024 + 5, 'p');
+      const digest = 'sha256:' + createHash('sha256').update(blob).digest('hex');
+      const start = await up.fetch('/v2/src/app/blobs/uploads/', { method: 'POST' });
+      const loc = start.headers.get('location')!;
+      const put = await up.fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`, { method: 'PUT', body: blob });
+      assert.equal(put.status, 201);
+      assert.equal((await srv.api('POST', '/repositories', { name: 'mirror', format: 'oci', kind: 'proxy', upstream: up.url })).status, 201);
+      const got = await srv.fetch(`/v2/mirror/src/app/blobs/${digest}`);
+      assert.equal(got.status, 200, await got.clone().text());
+      assert.ok(Buffer.from(await got.arrayBuffer()).equals(blob));
+      await up.close();
+      for (let i = 0; i < 100 && (await srv.services.blobs.stat(digest)) === null; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await srv.services.blobs.stat(digest))?.size, blob.length, 'stored in the bucket');
+      assert.deepEqual(await readdir(join(srv.dataDir, 'proxy-spool')), []);
+      const cached = await srv.fetch(`/v2/mirror/src/app/blobs/${digest}`);
+      assert.equal(cached.status, 200, 'served from the cache with the upstream gone');
+      assert.ok(Buffer.from(await cached.arrayBuffer()).equals(blob));
+    } finally {
+      await up.close();
+    }
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Single-flight downloads. The first request for an uncached object starts a flight: one upstream GET whose
- * body is written to a spool file on local disk. Every client asking for the object meanwhile — and the blob
- * store's own writer — reads that file from its start while it grows ("tails" it), so late joiners get every
- * byte, nobody waits for the whole download, and nothing is held in memory beyond one chunk per reader.
+ * body is written to a spool file on local disk. Every client asking for the object meanwhile reads that file
+ * from its start while it grows ("tails" it), so late joiners get every byte, nobody waits for the whole
+ * download, and nothing is held in memory beyond one chunk per reader. The spool then becomes the cached blob:
+ * adopted by a store with local files (hashed while written, fsynced, linked into place), or tailed by the blob
+ * store's own writer like another client (s3).
  *
  * Clients' streams deliver their last byte only once the blob store has verified the digest and the asset is
  * bound; if the upstream breaks off, or the bytes do not match, every reader fails and nothing is cached. The
@@ -15,7 +17,23 @@ import { open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createDigester, type DigestAlgorithm } from '../../blobs/digest.ts';
+import { TooLargeError } from '../../blobs/errors.ts';
 import { writevAll } from '../../util/writev-all.ts';
+
+export interface SpoolOptions {
+  onBytes?: (n: number) => void;
+  /** Hash the bytes as written, and fsync the spool at the end (for adoption into the blob store). */
+  hash?: DigestAlgorithm;
+  /** Fail with TooLargeError past this many bytes. */
+  maxBytes?: number;
+}
+
+export interface SpoolResult {
+  size: number;
+  /** With `hash`: the digest of the spooled bytes. */
+  digest?: string;
+}
 
 const CHUNK = 1024 * 1024;
 /** Upstream bytes buffered while the spool write before them is under way (then written in one writev). */
@@ -43,19 +61,24 @@ export class Flight extends EventEmitter {
   }
 
   /**
-   * Copies the upstream body into the spool; resolves when it ended, rejects when it broke off. Chunks that
-   * arrive while a write is under way are written together (writev), so the spool keeps up with a fast upstream.
-   * `onBytes` is told of every batch written (metrics).
+   * Copies the upstream body into the spool; resolves when it ended, rejects when it broke off (or passed
+   * `maxBytes`). Chunks that arrive while a write is under way are written together (writev), so the spool keeps
+   * up with a fast upstream. `onBytes` is told of every batch written (metrics). With `hash`, the bytes are hashed
+   * in the order they are written and the file is fsynced at the end: the spool can then become the cached blob
+   * itself (`BlobStore.adoptFile`) instead of being copied into the store.
    */
-  async spool(body: Readable, onBytes: (n: number) => void = () => {}): Promise<void> {
+  async spool(body: Readable, o: SpoolOptions = {}): Promise<SpoolResult> {
     const fh: FileHandle = await open(this.file, 'r+');
     const flight = this;
+    const digester = o.hash === undefined ? null : createDigester(o.hash);
     const put = async (bufs: Buffer[], cb: (e?: Error | null) => void) => {
       try {
         const total = bufs.reduce((n, b) => n + b.length, 0);
+        if (o.maxBytes !== undefined && flight.written + total > o.maxBytes) throw new TooLargeError(o.maxBytes);
+        for (const b of bufs) digester?.update(b);
         await writevAll(fh, bufs, flight.written);
         flight.written += total;
-        onBytes(total);
+        o.onBytes?.(total);
         flight.emit('progress');
         cb();
       } catch (e) {
@@ -69,8 +92,10 @@ export class Flight extends EventEmitter {
     });
     try {
       await pipeline(body, sink);
+      if (digester !== null) await fh.datasync();
       this.ended = true;
       this.emit('progress');
+      return { size: this.written, ...(digester === null ? {} : { digest: digester.digest() }) };
     } finally {
       await fh.close();
     }

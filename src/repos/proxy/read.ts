@@ -1,7 +1,8 @@
 /**
  * Reading one object through a proxy repository — the whole cache policy, format-neutral:
- *   immutable: cached → hit; else one upstream GET (single-flight) streamed to every waiting client while the
- *              blob store writes it, verified, then bound as an asset at `path`.
+ *   immutable: cached → hit; else one upstream GET (single-flight) streamed to every waiting client while it is
+ *              spooled; verified, the spool becomes the blob (fs store) or is copied into it (s3), then bound as an
+ *              asset at `path`.
  *   mutable:   cached and younger than the TTL → hit; else revalidated (If-None-Match / If-Modified-Since,
  *              single-flighted); a new version is stored in full, then served from the cache.
  *   404:       remembered for the negative TTL.
@@ -10,12 +11,14 @@
 import { Readable } from 'node:stream';
 import type { Services } from '../../server/services.ts';
 import type { RepositoryRecord } from '../../meta/repos.ts';
-import { getAsset, putAsset, type Asset } from '../../meta/assets.ts';
+import { getAsset, listAssets, putAsset, type Asset } from '../../meta/assets.ts';
 import { withTx } from '../../meta/db.ts';
 import { storeAsset } from '../content.ts';
 import { remember, runtimeOf, type ProxyRuntime } from './runtime.ts';
 import { UpstreamError, type UpstreamResponse } from './upstream.ts';
-import type { Flight } from './flight.ts';
+import type { Flight, SpoolResult } from './flight.ts';
+import { parseDigest } from '../../blobs/digest.ts';
+import { DigestMismatchError, SizeMismatchError } from '../../blobs/errors.ts';
 
 export type Mutability = 'immutable' | 'mutable';
 
@@ -86,19 +89,63 @@ export async function proxyRead(s: Services, repo: RepositoryRecord, r: ProxyReq
     rt.metrics.hits.inc(label);
     return { kind: 'not-found' };
   }
+  if (r.mutability === 'immutable' && r.expectedDigest !== undefined) {
+    const reused = await reuseSameDigest(s, rt, repo, r);
+    if (reused !== null) {
+      rt.metrics.hits.inc(label);
+      return reused;
+    }
+  }
   rt.metrics.misses.inc(label);
   try {
     if (r.mutability === 'mutable') return await revalidate(s, rt, repo, r, key, cached);
     if (r.head) return await headOnly(s, rt, repo, r);
     return await fetchImmutable(s, rt, repo, r, key);
   } catch (e) {
-    if (cached && !(e instanceof UpstreamError && e.upstreamStatus !== null && e.upstreamStatus < 500 && e.upstreamStatus !== 429)) {
+    if (cached && upstreamUnavailable(e)) {
       rt.metrics.staleServed.inc(label);
       s.log.warn({ repository: repo.name, path: r.path, err: (e as Error).message }, 'upstream failed: serving the cached copy past its TTL');
       return { kind: 'cached', asset: cached, repo, stale: true };
     }
     throw e;
   }
+}
+
+/** The upstream could not answer (down, timing out, 5xx, 429) — as opposed to answering no (401, 403, 400…). */
+function upstreamUnavailable(e: unknown): boolean {
+  return !(e instanceof UpstreamError && e.upstreamStatus !== null && e.upstreamStatus < 500 && e.upstreamStatus !== 429);
+}
+
+/**
+ * The same bytes cached under another path of this repository — a base layer shared by two images of one
+ * mirror — are bound at `path` too once a HEAD confirms the upstream has them there: no second download (and a
+ * HEAD does not count toward Docker Hub's pull limit). When the upstream cannot answer, they are bound anyway:
+ * the digest vouches for the bytes, and a mirror keeps serving while its upstream is down. Only within one
+ * repository, so nobody reads through a proxy what another repository holds.
+ */
+async function reuseSameDigest(s: Services, rt: ProxyRuntime, repo: RepositoryRecord, r: ProxyRequest): Promise<ProxyResult | null> {
+  const [twin] = await listAssets(s.meta.db, { repoIds: [repo.id], digest: r.expectedDigest, limit: 1 });
+  if (twin === undefined || (await s.blobs.stat(twin.digest)) === null) return null;
+  const url = r.url ?? upstreamUrl(repo, r.path);
+  let confirmed: UpstreamResponse | null = null;
+  try {
+    confirmed = await rt.client(repo).request(url, { method: 'HEAD', headers: r.headers, scope: r.scope });
+  } catch (e) {
+    if (!upstreamUnavailable(e)) throw e;
+    s.log.warn({ repository: repo.name, path: r.path, err: (e as Error).message }, 'upstream failed: binding the copy cached under another path');
+  }
+  if (confirmed !== null) {
+    if (confirmed.status === 404 || confirmed.status === 410) {
+      markMissing(s, repo, r.path);
+      return { kind: 'not-found' };
+    }
+    const size = sizeOf(confirmed.headers);
+    if (confirmed.status !== 200 || (size !== undefined && size !== twin.size)) return null; // let a GET sort it out
+  }
+  const metadata = { ...r.metadata, proxy: { fetchedAt: new Date().toISOString(), url, sameAs: twin.path } };
+  const mediaType = confirmed?.headers['content-type'] ?? twin.mediaType ?? r.mediaType;
+  const asset = await bindCached(s, repo, r.path, { digest: twin.digest, size: twin.size, mediaType, metadata });
+  return { kind: 'cached', asset, repo, stale: false };
 }
 
 function isFresh(rt: ProxyRuntime, repo: RepositoryRecord, key: string, a: Asset): boolean {
@@ -253,21 +300,31 @@ async function runFlight(s: Services, rt: ProxyRuntime, repo: RepositoryRecord, 
   const size = sizeOf(res.headers);
   const mediaType = res.headers['content-type'] ?? r.mediaType;
   const body = res.body;
+  const onBytes = (n: number) => rt.metrics.bytesFetched.inc({ repository: repo.name }, n);
+  const maxBytes = s.config.limits.uploadBytes;
   // The cache is filled on its own schedule: a client going away does not stop it (Distribution does the same).
-  const spooled = flight.spool(body, (n) => rt.metrics.bytesFetched.inc({ repository: repo.name }, n));
-  const stored = storeAsset(
-    s,
-    repo,
-    {
-      path: r.path,
-      data: flight.reader(false),
-      mediaType: mediaType ?? null,
-      metadata: proxyMeta(res, r.metadata),
-      expectedDigest: r.expectedDigest,
-      expectedSize: size,
-    },
-    null,
-  );
+  let spooled: Promise<SpoolResult>;
+  let stored: Promise<unknown>;
+  const asset = { mediaType: mediaType ?? null, metadata: proxyMeta(res, r.metadata) };
+  if (s.blobs.adoptFile !== undefined) {
+    // A store with local files takes the spool itself (hashed while written, fsynced): one write to disk instead
+    // of two, and no second read of the bytes.
+    const algorithm = r.expectedDigest === undefined ? 'sha256' : parseDigest(r.expectedDigest).algorithm;
+    spooled = flight.spool(body, { onBytes, hash: algorithm, maxBytes });
+    stored = spooled.then(async (sp) => {
+      checkSpooled(sp, r.expectedDigest, size);
+      const blob = await s.blobs.adoptFile!(flight.file, { digest: sp.digest!, size: sp.size });
+      return bindCached(s, repo, r.path, { ...blob, ...asset });
+    });
+  } else {
+    spooled = flight.spool(body, { onBytes });
+    stored = storeAsset(
+      s,
+      repo,
+      { path: r.path, data: flight.reader(false), ...asset, expectedDigest: r.expectedDigest, expectedSize: size, maxBytes },
+      null,
+    );
+  }
   void Promise.all([spooled, stored]).then(
     () => {
       rt.negative.delete(key);
@@ -282,6 +339,12 @@ async function runFlight(s: Services, rt: ProxyRuntime, repo: RepositoryRecord, 
     },
   );
   return { found: true, size, mediaType, digest: r.expectedDigest };
+}
+
+/** The spooled bytes against what the request and the upstream promised (as `BlobStore.put` checks them). */
+function checkSpooled(sp: SpoolResult, expectedDigest: string | undefined, expectedSize: number | undefined): void {
+  if (expectedSize !== undefined && sp.size !== expectedSize) throw new SizeMismatchError(expectedSize, sp.size);
+  if (expectedDigest !== undefined && sp.digest !== expectedDigest) throw new DigestMismatchError(expectedDigest, sp.digest!);
 }
 
 /** Binds an already-stored blob at a path of a proxy repository (formats caching derived objects). */

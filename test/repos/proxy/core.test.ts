@@ -2,12 +2,14 @@
  * The format-neutral proxy machinery (src/repos/proxy) against a loopback node:http upstream this test controls:
  * upstream auth (static Bearer, Basic sent up front, the OAuth2 refresh-token grant at a Bearer realm), retries on
  * 5xx, mutable metadata revalidated with If-None-Match after the TTL (304 keeps the copy), serve-stale, the
- * negative cache, a digest mismatch caching nothing, and validation of `options.proxy`.
+ * negative cache, bytes reused across paths of one repository, a digest mismatch or an oversized object caching nothing, and validation of `options.proxy`.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { getAsset } from '../../../src/meta/assets.ts';
 import type { RepositoryRecord } from '../../../src/meta/repos.ts';
@@ -150,12 +152,61 @@ describe('repos/proxy core', () => {
     assert.equal(seen.length, before + 1, 'one upstream request for three lookups');
   });
 
+  it('reuses bytes cached under another path of the repository after a HEAD, without a second download', async () => {
+    const layer = 'a base layer shared by two images';
+    const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+    let upstreamDown = false;
+    handler = (req, res) => {
+      if (upstreamDown) return res.writeHead(503).end();
+      if (req.url!.includes('/gone/')) return res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': String(layer.length), 'content-type': 'application/octet-stream' }).end(req.method === 'HEAD' ? undefined : layer);
+    };
+    const r = await repo('shared', {});
+    const read = (image: string) => proxyRead(s.services, r, { path: `${image}/_blobs/${digest}`, mutability: 'immutable', expectedDigest: digest, wait: true });
+    const first = seen.length;
+    assert.equal(await text(await read('one')), layer);
+    assert.deepEqual(seen.slice(first).map((x) => `${x.method} ${x.url}`), [`GET /shared/one/_blobs/${digest}`]);
+
+    const second = seen.length;
+    assert.equal(await text(await read('two')), layer);
+    assert.deepEqual(seen.slice(second).map((x) => `${x.method} ${x.url}`), [`HEAD /shared/two/_blobs/${digest}`], 'confirmed, not downloaded');
+    const bound = await getAsset(s.services.meta.db, r.id, `two/_blobs/${digest}`);
+    assert.equal(bound?.digest, digest);
+    assert.equal((bound?.metadata.proxy as { sameAs?: string }).sameAs, `one/_blobs/${digest}`);
+
+    assert.equal((await read('gone')).kind, 'not-found', 'the upstream says this image has no such blob');
+    assert.equal(await getAsset(s.services.meta.db, r.id, `gone/_blobs/${digest}`), null);
+
+    upstreamDown = true;
+    assert.equal(await text(await read('three')), layer, 'upstream down: the digest vouches for the cached bytes');
+    // Another repository's copy is never reused: a fresh GET (here failing, as the upstream is down).
+    const other = await repo('other', {});
+    await assert.rejects(proxyRead(s.services, other, { path: `one/_blobs/${digest}`, mutability: 'immutable', expectedDigest: digest, wait: true }), /HTTP 503/);
+  });
+
   it('caches nothing when the bytes do not match the expected digest', async () => {
     handler = (_req, res) => res.writeHead(200).end('not what you asked for');
     const r = await repo('digest', {});
     const expected = `sha256:${createHash('sha256').update('what you asked for').digest('hex')}`;
     await assert.rejects(proxyRead(s.services, r, { path: 'blob', mutability: 'immutable', expectedDigest: expected, wait: true }));
     assert.equal(await getAsset(s.services.meta.db, r.id, 'blob'), null);
+    // Not kept under the digest it does have either, and the spool is gone.
+    assert.equal(await s.services.blobs.stat(`sha256:${createHash('sha256').update('not what you asked for').digest('hex')}`), null);
+    assert.deepEqual(await readdir(join(s.dataDir, 'proxy-spool')), []);
+  });
+
+  it('refuses an object larger than limits.uploadBytes, caching nothing', async () => {
+    const small = await startServer({ config: { limits: { uploadBytes: 2048 } } });
+    try {
+      handler = (_req, res) => res.writeHead(200).end(Buffer.alloc(5000, 'x'));
+      const r = await small.services.repos.create({ name: 'big', format: 'oci', kind: 'proxy', upstream: `${base}/big`, options: { proxy: { retries: 0 } } }, 'test');
+      await assert.rejects(proxyRead(small.services, r, { path: 'blob', mutability: 'immutable', wait: true }), /limit of 2048 bytes/);
+      assert.equal(await getAsset(small.services.meta.db, r.id, 'blob'), null);
+      assert.equal(await small.services.blobs.stat(`sha256:${createHash('sha256').update(Buffer.alloc(5000, 'x')).digest('hex')}`), null);
+      assert.deepEqual(await readdir(join(small.dataDir, 'proxy-spool')), []);
+    } finally {
+      await small.close();
+    }
   });
 
   it('validates options.proxy at create time, naming the field', async () => {
