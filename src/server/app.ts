@@ -11,6 +11,7 @@ import { registerAuthHook } from './auth-hook.ts';
 import { registerHealth } from './health.ts';
 import { normalizeError } from './normalize.ts';
 import { GranaryError } from './errors.ts';
+import { answerContinueAfterAuth } from './continue.ts';
 import { registerApi } from '../api/index.ts';
 import { allFormats } from '../formats/registry.ts';
 
@@ -59,6 +60,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
   registerAuthHook(app, s);
+  answerContinueAfterAuth(app);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

@@ -12,7 +12,7 @@ import { actorOf } from '../../auth/types.ts';
 import { GranaryError } from '../../server/errors.ts';
 import { removeAsset, storeAsset } from '../../repos/content.ts';
 import { checksumHeaders, checksumsOf, hashingStream, mismatch, parseChecksumBody, storedChecksums } from './checksums.ts';
-import { sendContinue } from './continue.ts';
+import { sendContinue } from '../../server/continue.ts';
 import { storedPluginMetadata, assetsIn } from './generate.ts';
 import { mergeMetadata, parseMetadata, serializeMetadata } from './metadata.ts';
 import { mavenOptions } from './options.ts';

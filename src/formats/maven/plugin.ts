@@ -16,7 +16,6 @@ import { normalizeError } from '../../server/normalize.ts';
 import { removeAsset, writeTarget } from '../../repos/content.ts';
 import { actorOf } from '../../auth/types.ts';
 import { getAsset } from '../../meta/assets.ts';
-import { deferContinue } from './continue.ts';
 import { deploy } from './deploy.ts';
 import { read } from './read.ts';
 import { assetsIn } from './generate.ts';
@@ -29,8 +28,6 @@ type Req = FastifyRequest<{ Params: { repo: string; '*': string } }>;
 const reasonPhrase = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
 
 async function routes(app: FastifyInstance, s: Services): Promise<void> {
-  deferContinue(app.server, app.prefix);
-
   app.setErrorHandler((error, req, reply) => {
     const err = normalizeError(error);
     if (err.status >= 500) req.log.error({ err: error }, 'maven request failed');
@@ -53,7 +50,8 @@ async function routes(app: FastifyInstance, s: Services): Promise<void> {
   app.get('/:repo', { config: cfg('read') }, root);
   app.head('/:repo', { config: cfg('read') }, root);
 
-  app.put('/:repo/*', { config: cfg('write') }, async (req: Req, reply) => {
+  // The handler sends 100 Continue itself, after refusing what it can refuse before the bytes (a redeploy).
+  app.put('/:repo/*', { config: { ...cfg('write'), deferContinue: true } }, async (req: Req, reply) => {
     const { path, dir } = validatePath(req.params['*']);
     if (dir || !path) throw new GranaryError('BAD_REQUEST', 'PUT needs a file path, not a folder');
     const target = await writeTarget(s, req.repository!, req.principal);
