@@ -45,7 +45,9 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy,
     requestTimeout: config.limits.requestTimeoutSeconds * 1000,
-    return503OnClosing: true,
+    // Requests arriving while the server drains get a 503 in the envelope of their format (the hook below), not
+    // Fastify's own body.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     http: { maxHeaderSize: config.limits.headerBytes },
     // Unknown fields in a JSON body are an error, not silently dropped: a typo must not pass as success.
@@ -59,6 +61,15 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new GranaryError('UNAVAILABLE', 'the server is shutting down; retry on another node or in a moment', { headers: { 'retry-after': '1' } });
+  });
   registerAuthHook(app, s);
   answerContinueAfterAuth(app);
 
