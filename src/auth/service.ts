@@ -185,11 +185,14 @@ export class AuthService {
     await this.#failed.penalty(key, 1);
   }
 
-  /** May this principal do `action` on the repository (or, with none, on the server as a whole)? */
-  async can(p: Principal, action: Action, repo: RepositoryRecord | null): Promise<boolean> {
+  /**
+   * May this principal do `action` on the repository (or, with none, on the server as a whole)? `image` narrows
+   * a scoped credential (`restrict`) to one image of the repository; roles are per repository.
+   */
+  async can(p: Principal, action: Action, repo: RepositoryRecord | null, image?: string): Promise<boolean> {
     if (p.kind === 'user') {
       if (p.readOnly && action !== 'read') return false;
-      if (repo && p.restrict && !p.restrict(repo.name, action)) return false;
+      if (repo && p.restrict && !p.restrict(repo.name, action, image)) return false;
       if (p.admin) return true;
     }
     if (!repo) return p.kind === 'user' && action === 'read';
@@ -207,13 +210,14 @@ export class AuthService {
   }
 
   /** Throws UNAUTHORIZED (anonymous) or DENIED (authenticated) unless allowed. */
-  async require(p: Principal, action: Action, repo: RepositoryRecord | null): Promise<void> {
-    if (await this.can(p, action, repo)) return;
+  async require(p: Principal, action: Action, repo: RepositoryRecord | null, image?: string): Promise<void> {
+    if (await this.can(p, action, repo, image)) return;
     if (p.kind === 'anonymous') throw new GranaryError('UNAUTHORIZED');
     // A scoped credential (a registry JWT) that lacks the scope: 401, so the client fetches a token for it —
     // as Distribution answers, and what docker and containerd expect.
-    if (repo && p.restrict && !p.restrict(repo.name, action)) {
-      throw new GranaryError('UNAUTHORIZED', `the token does not grant ${action} on ${repo.name}`, { details: { insufficientScope: true } });
+    if (repo && p.restrict && !p.restrict(repo.name, action, image)) {
+      const what = image === undefined ? repo.name : `${image} in ${repo.name}`;
+      throw new GranaryError('UNAUTHORIZED', `the token does not grant ${action} on ${what}`, { details: { insufficientScope: true } });
     }
     throw new GranaryError('DENIED', repo ? `${action} access to repository ${repo.name} denied` : `${action} access denied`);
   }

@@ -27,9 +27,10 @@ export interface UserPrincipal {
   readOnly: boolean;
   /**
    * A further restriction, e.g. the access claims of a Docker registry JWT: the principal may do only what
-   * this allows *and* what its roles allow.
+   * this allows *and* what its roles allow. `image` (a name inside the repository) asks about that image only;
+   * without it, whether the action is allowed on any part of the repository.
    */
-  restrict?: (repository: string, action: Action) => boolean;
+  restrict?: (repository: string, action: Action, image?: string) => boolean;
 }
 
 export type Principal = AnonymousPrincipal | UserPrincipal;

@@ -2,10 +2,10 @@
  * The OCI format plug-in: OCI Distribution v1.1 under /v2 — hosted repositories, proxies of an upstream registry
  * (proxy.ts, over src/repos/proxy) and groups (members.ts). It owns its scope's error
  * envelope (`{errors:[{code,message,detail}]}` for every failure, core errors included, 401s with the Docker
- * token-auth challenge), the `Docker-Distribution-API-Version` header on every answer, the token endpoint
- * (token.ts) and the routing table (routes.ts).
+ * token-auth challenge: challenge.ts), the `Docker-Distribution-API-Version` header on every answer, the token
+ * endpoint (token.ts) and the routing table (routes.ts).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { FormatPlugin } from '../types.ts';
 import type { Services } from '../../server/services.ts';
 import { FORMAT_CONTRACT_VERSION } from '../types.ts';
@@ -16,19 +16,8 @@ import { API_VERSION_VALUE, HEADERS } from './http.ts';
 import { registerRoutes } from './routes.ts';
 import { GranaryError } from '../../server/errors.ts';
 import { OCI_FORMAT } from './target.ts';
-import { ociChallenge, registerOciToken, repositoryScope } from './token.ts';
-
-/** The token scope a 401 asks for: what the request needed on the image it named. */
-function scopeOf(req: FastifyRequest): string | undefined {
-  if (req.url === '/v2/_catalog' || req.url.startsWith('/v2/_catalog?')) return 'registry:catalog:*';
-  const t = req.oci;
-  if (!t) return undefined;
-  // Mirror mode (`?ns=`): the token request will not carry ?ns=, so the scope names the proxy repository itself.
-  if (t.mirror) return repositoryScope(`${t.repo}/${t.image}`, ['pull']);
-  if (req.method === 'GET' || req.method === 'HEAD') return repositoryScope(t.fullName, ['pull']);
-  if (req.method === 'DELETE' && t.kind !== 'blobs/uploads') return repositoryScope(t.fullName, ['delete']);
-  return repositoryScope(t.fullName, ['pull', 'push']);
-}
+import { ociChallenge, scopeOf } from './challenge.ts';
+import { registerOciToken } from './token.ts';
 
 async function register(app: FastifyInstance, s: Services): Promise<void> {
   app.decorateRequest('oci', null);

@@ -9,7 +9,8 @@
  *
  * Actions: GET/HEAD read; POST/PUT/PATCH write; DELETE write at the route (cancelling one's own upload is
  * part of pushing), and the manifest/blob delete handlers require `delete` on top. Reading an upload's
- * status requires write (checked by its handler).
+ * status requires write (checked by its handler). A registry JWT is checked again once the image is known:
+ * it must grant that image what the request does to it (`imageAction`: pull, push or delete).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../server/services.ts';
@@ -22,6 +23,7 @@ import { deleteManifestHandler, getManifestHandler, putManifestHandler } from '.
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from './uploads.ts';
 import { catalog, listReferrersHandler, listTagsHandler, versionCheck } from './discovery.ts';
 import { OCI_FORMAT, targetOf } from './target.ts';
+import { imageAction } from './challenge.ts';
 import { writeTarget } from '../../repos/content.ts';
 
 type Method = 'GET' | 'HEAD' | 'PUT' | 'PATCH' | 'POST' | 'DELETE';
@@ -79,6 +81,10 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
         if (t.image === '') {
           throw new OciError('NAME_INVALID', `invalid repository name: ${t.fullName} names a Granary repository; use ${t.fullName}/<image>`, { name: t.fullName });
         }
+        // A registry JWT grants per image (token-grants.ts); the auth hook, shared by every format, checked only
+        // the repository. Other credentials carry no such limit: their roles are per repository.
+        const p = req.principal;
+        if (p.kind === 'user' && p.restrict) await s.auth.require(p, imageAction(method, t.kind), req.repository!, t.image);
         // Writes to a group go to its writeMember (write permission on it checked too); proxies are read-only.
         const writes = ACTION[method] === 'write' || t.kind === 'blobs/uploads';
         const r = writes && req.repository!.kind !== 'hosted' ? await writeTarget(s, req.repository!, req.principal) : req.repository!;

@@ -179,16 +179,17 @@ export const startUpload: OciHandler = async (c, req, reply) => {
 };
 
 /**
- * Cross-repository mount: only when the caller may read the source and the blob is linked there. Anything
- * else (bad digest or name, unknown source, no permission) is no error: the spec says to fall back to a
- * normal upload session (202), which the caller then starts.
+ * Cross-repository mount: only when the caller may read the source image and the blob is linked there.
+ * Anything else (bad digest or name, unknown source, no permission, a token without pull on `from`) is no
+ * error: the spec says to fall back to a normal upload session (202), which the caller then starts.
  */
 async function tryMount(c: OciContext, req: FastifyRequest, digest: string, from: string): Promise<boolean> {
   if (!isValidDigest(digest) || !isValidName(from)) return false;
   const src = await resolveName(c.s, from);
   const repo = src.repo === c.repo.name ? c.repo : await c.s.repos.get(src.repo);
   if (!repo || repo.format !== OCI_FORMAT || src.image === '') return false;
-  if (!(await c.s.auth.can(req.principal, 'read', repo))) return false;
+  // The source image itself must be readable: a registry JWT grants per image, not per Granary repository.
+  if (!(await c.s.auth.can(req.principal, 'read', repo, src.image))) return false;
   const blob = await linkedBlob(c.s.meta.db, repo, src.image, digest);
   if (!blob) return false;
   await withTx(c.s.meta.db, (tx) => linkBlob(tx, c.repo, c.t.image, { digest, size: blob.size }, c.actor));
