@@ -57,7 +57,7 @@ export async function serve(f: ServeFlags): Promise<void> {
       process.exit(1);
     }, config.limits.shutdownGraceSeconds * 1000);
     force.unref();
-    stopJanitor();
+    await stopJanitor();
     await app.close();
     await started.close();
     process.exit(0);

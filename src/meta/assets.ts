@@ -175,3 +175,37 @@ export async function* referencedDigests(db: Db): AsyncIterable<string> {
     after = rows[rows.length - 1].digest;
   }
 }
+
+/**
+ * Records reads of cached proxy assets (src/repos/proxy/access.ts batches them): one UPDATE per asset, no event —
+ * a read is not a change replicas follow. Never moves accessed_at backwards (another node may have written later).
+ */
+export async function touchAssets(tx: Tx, reads: { repoId: number; path: string; at: string }[]): Promise<void> {
+  for (const r of reads) {
+    await tx
+      .updateTable('assets')
+      .set({ accessed_at: r.at })
+      .where('repo_id', '=', r.repoId)
+      .where('path', '=', r.path)
+      .where((eb) => eb.or([eb('accessed_at', 'is', null), eb('accessed_at', '<', r.at)]))
+      .execute();
+  }
+}
+
+/**
+ * Assets of a repository neither read nor written since `before` (ISO time): proxy retention's candidates,
+ * in id order after `afterId`. A never-read asset counts from its updated_at (≥ created_at).
+ */
+export async function unusedAssets(db: Db, repoId: number, before: string, opts: { afterId?: number; limit?: number } = {}): Promise<{ id: number; path: string }[]> {
+  const rows = await db
+    .selectFrom('assets')
+    .select(['id', 'path'])
+    .where('repo_id', '=', repoId)
+    .where('id', '>', opts.afterId ?? 0)
+    .where('updated_at', '<', before)
+    .where((eb) => eb.or([eb('accessed_at', 'is', null), eb('accessed_at', '<', before)]))
+    .orderBy('id')
+    .limit(opts.limit ?? 500)
+    .execute();
+  return rows.map((r) => ({ id: Number(r.id), path: r.path }));
+}

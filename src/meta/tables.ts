@@ -30,6 +30,8 @@ export interface AssetsTable {
   metadata: string;
   created_at: string;
   updated_at: string;
+  /** Proxy caches: when the asset was last read (throttled, hourly at most; null = never read since stored). */
+  accessed_at: string | null;
 }
 
 export interface TagsTable {

@@ -22,7 +22,19 @@ export interface FoundAsset {
  * The repositories that may answer a read of `repo`, in order: itself when hosted; for a group, its members
  * depth-first, skipping members the principal may not read and any repeated along the way.
  */
-export async function readOrder(s: Services, repo: RepositoryRecord, p: Principal): Promise<RepositoryRecord[]> {
+/**
+ * The principal as its roles see it. A scoped credential (a registry JWT's `restrict`) names the repository the
+ * request addressed — a group, checked against the token by the auth hook and the format — never the members
+ * behind it; members are checked against the roles alone, so nobody reads or writes a member they may not.
+ */
+function byRoles(p: Principal): Principal {
+  if (p.kind !== 'user' || p.restrict === undefined) return p;
+  const { restrict: _scoped, ...roles } = p;
+  return roles;
+}
+
+export async function readOrder(s: Services, repo: RepositoryRecord, principal: Principal): Promise<RepositoryRecord[]> {
+  const p = byRoles(principal);
   const out: RepositoryRecord[] = [];
   const seen = new Set<string>();
   const walk = async (r: RepositoryRecord) => {
@@ -78,7 +90,7 @@ export async function writeTarget(s: Services, repo: RepositoryRecord, p: Princi
   if (repo.kind === 'group' && repo.config.writeMember) {
     const w = await s.repos.get(repo.config.writeMember);
     if (!w) throw new GranaryError('INTERNAL', `group ${repo.name} names a missing writeMember`);
-    await s.auth.require(p, 'write', w);
+    await s.auth.require(byRoles(p), 'write', w);
     return w;
   }
   throw new GranaryError(

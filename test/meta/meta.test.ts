@@ -68,11 +68,11 @@ function runSuite(name: Dialect['name'], env: { open(): Promise<MetaDb>; cleanup
       assert.ok(names.includes(t), `table ${t} exists`);
     }
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(m.db);
-    assert.deepEqual(applied.rows.map((r) => r.name), ['2026-11-23-0001-initial', '2026-11-23-0002-trusted-keys', '2026-11-23-0003-replication']);
+    assert.deepEqual(applied.rows.map((r) => r.name), ['2026-11-23-0001-initial', '2026-11-23-0002-trusted-keys', '2026-11-23-0003-replication', '2026-11-23-0004-asset-access']);
     await m.close();
     m = await env.open();
     const again = await sql<{ name: string }>`select name from kysely_migration`.execute(m.db);
-    assert.equal(again.rows.length, 3);
+    assert.equal(again.rows.length, 4);
   });
 
   it('uses WAL journaling (sqlite)', { skip: name !== 'sqlite' && 'SQLite only' }, async () => {

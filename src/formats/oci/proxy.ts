@@ -19,6 +19,7 @@ import {
   knownMissing,
   markFresh,
   markMissing,
+  noteAccess,
   proxyOptionsOf,
   proxyRead,
   upstreamFetch,
@@ -55,6 +56,7 @@ async function manifestByDigest(s: Services, repo: RepositoryRecord, name: strin
   const local = await getManifest(s.meta.db, repo, name, digest);
   if (local) {
     countCacheHit(s, repo);
+    noteAccess(s, { repoId: repo.id, path: paths.manifest(name, digest) });
     return local;
   }
   const r = await proxyRead(s, repo, {
@@ -88,6 +90,8 @@ export async function proxyManifest(s: Services, repo: RepositoryRecord, image: 
   const tag = await getTag(s.meta.db, repo.id, name, ref.tag);
   const cachedOf = async (stale: boolean) => {
     const m = tag && (await getManifest(s.meta.db, repo, name, tag.target));
+    // Served from the cache: counts as a pull for retention (unusedDays).
+    if (m) noteAccess(s, { repoId: repo.id, path: paths.manifest(name, m.digest) });
     return m ? { ...m, stale } : null;
   };
   if (tag && isFreshPath(s, repo, key, tag.updatedAt)) {
@@ -187,6 +191,7 @@ export async function proxyBlob(s: Services, repo: RepositoryRecord, image: stri
   const local = await findBlob(s, repo, name, digest);
   if (local) {
     countCacheHit(s, repo);
+    noteAccess(s, local);
     return { kind: 'cached', asset: local, repo, stale: false };
   }
   return proxyRead(s, repo, {

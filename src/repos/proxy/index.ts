@@ -9,6 +9,7 @@
  *   sendProxyResult(req, reply, s, result, opts)     serve it (ranges/ETag via send-blob for cached assets)
  *   upstreamFetch(s, proxyRepo, url, init)           a raw upstream request with the repository's auth (HEAD, lists)
  *   writeTarget / readOrder                          groups: where writes go, who answers reads
+ *   noteAccess / flushAccess / sweepRetention        last-read tracking and `unusedDays` retention
  */
 import type { Services } from '../../server/services.ts';
 import type { RepositoryRecord } from '../../meta/repos.ts';
@@ -21,6 +22,8 @@ export { sendProxyResult, STALE_WARNING, type SendOptions } from './send.ts';
 export { UpstreamError, type UpstreamInit, type UpstreamResponse } from './upstream.ts';
 export { PROXY_OPTIONS_KEY, ProxyOptionsSchema, proxyOptionsOf, isDockerHub, redactProxySecrets, keepRedactedSecrets, type ProxyOptions, type UpstreamAuth } from './options.ts';
 export { readOrder, writeTarget } from '../content.ts';
+export { noteAccess, flushAccess } from './access.ts';
+export { sweepRetention, type SweepResult } from './retention.ts';
 
 /**
  * One request to the repository's upstream with its auth, TLS, timeouts and retries. The body (when status 200

@@ -42,6 +42,8 @@ export const ProxyOptionsSchema = Type.Object(
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     /** OCI: prefix one-segment names with `library/` (default: on for Docker Hub upstreams). */
     dockerHubLibrary: Type.Optional(Type.Boolean()),
+    /** Retention: cached objects nobody read for this many days are removed (retention.ts). Absent: kept forever. */
+    unusedDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36_500 })),
   },
   { additionalProperties: false },
 );
@@ -65,6 +67,8 @@ export interface ProxyOptions {
   negativeTtlMs: number;
   hosts: string[];
   dockerHubLibrary: boolean;
+  /** Days without a read after which a cached object is removed; undefined = kept forever. */
+  unusedDays?: number;
 }
 
 export const PROXY_DEFAULTS = { timeoutMs: 30_000, retries: 2, metadataTtlSeconds: 300, negativeTtlSeconds: 30 } as const;
@@ -116,7 +120,14 @@ export function proxyOptionsOf(repo: RepositoryRecord, env: NodeJS.ProcessEnv = 
     negativeTtlMs: (o.negativeTtlSeconds ?? PROXY_DEFAULTS.negativeTtlSeconds) * 1000,
     hosts: mirrorHostsOf(upstream, o.hosts),
     dockerHubLibrary: o.dockerHubLibrary ?? isDockerHub(upstream),
+    unusedDays: o.unusedDays,
   };
+}
+
+/** The retention setting alone: the sweep must not depend on upstream secrets resolving. */
+export function unusedDaysOf(repo: RepositoryRecord): number | undefined {
+  if (repo.kind !== 'proxy') return undefined;
+  return ((repo.config.options?.[PROXY_OPTIONS_KEY] ?? {}) as ProxyOptionsInput).unusedDays;
 }
 
 const SECRET_KEYS = ['password', 'token', 'refreshToken'];

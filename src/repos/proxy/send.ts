@@ -9,6 +9,7 @@ import type { Services } from '../../server/services.ts';
 import { sendBlob } from '../../server/send-blob.ts';
 import { GranaryError } from '../../server/errors.ts';
 import type { ProxyResult } from './read.ts';
+import { noteAccess } from './access.ts';
 
 export const STALE_WARNING = '110 granary "Response is Stale: the upstream could not be reached"';
 
@@ -24,6 +25,8 @@ export async function sendProxyResult(req: FastifyRequest, reply: FastifyReply, 
   if (r.kind === 'not-found') throw o.notFound ? o.notFound() : new GranaryError('NOT_FOUND');
   if (r.kind === 'cached') {
     if (r.stale) reply.header('warning', STALE_WARNING);
+    // Retention counts from the last read (hosted assets are never swept, so only proxies note theirs).
+    if (r.repo.kind === 'proxy') noteAccess(s, r.asset);
     return sendBlob(req, reply, s.blobs, {
       digest: r.asset.digest,
       size: r.asset.size,

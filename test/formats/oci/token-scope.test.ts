@@ -152,3 +152,28 @@ describe('delete, short names, catalog', () => {
     assert.ok(body.repositories.includes('team/app') && body.repositories.includes('team/other'), JSON.stringify(body));
   });
 });
+
+describe('a token for an image of a group', () => {
+  before(async () => {
+    const { repos, accounts } = s.services;
+    await repos.create({ name: 'all', format: 'oci', kind: 'group', anonymousRead: false, members: ['team'], writeMember: 'team' }, 'test');
+    await accounts.grant({ user: 'wes', repository: 'all', role: 'write' }, 'test');
+  });
+
+  it('pulls through the group: the token names the group, the members are checked against roles', async () => {
+    const t = await token(['repository:all/other:pull']);
+    const res = await s.fetch('/v2/all/other/manifests/v1', { auth: t, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('docker-content-digest'), other.manifest);
+    await res.arrayBuffer();
+    await needsScope(await s.fetch('/v2/all/app/manifests/v1', { auth: t }), 'repository:all/app:pull');
+  });
+
+  it('pushes through the group into its write member', async () => {
+    const t = await token(['repository:all/via-group:pull,push']);
+    const img = await pushImage(s.url, t, 'all/via-group', 'v1', [Buffer.from('a layer pushed through a group')]);
+    const res = await s.fetch('/v2/team/via-group/manifests/v1', { auth: WES, method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-content-digest'), img.manifest);
+  });
+});

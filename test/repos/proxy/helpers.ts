@@ -3,7 +3,7 @@
  * the upstream, at the upstream's door), a plain-HTTP image pusher, and deterministic streamed test data.
  */
 import { createHash } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 
@@ -40,6 +40,20 @@ export async function countingProxy(target: string): Promise<Counter> {
       for (const [k, v] of counts) if (k.startsWith(`${method} `) && k.includes(pathPart)) n += v;
       return n;
     },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A plain node:http upstream on loopback that answers with `handler`. */
+export async function loopbackUpstream(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
