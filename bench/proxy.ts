@@ -190,7 +190,7 @@ export function proxyMarkdown(r: ProxyBenchReport): string {
           `**Same with curl as the client** (less CPU per byte, so closer to what each server can send): ${curlWarm.toFixed(0)} vs ${curlDirect.toFixed(0)} MiB/s = ${(curlWarm / curlDirect).toFixed(2)}×.`,
         ]),
     '',
-    `Granary peak RSS: ${r.granaryPeakRssMiB} MiB. Cold = one upstream GET, spooled to disk and written to the blob store (digest verified, fsynced) while streaming — the client's last byte waits for that; warm = from the blob store, the same path as a hosted repository (last row).`,
+    `Granary peak RSS: ${r.granaryPeakRssMiB} MiB. Cold = one upstream GET spooled to disk while streaming to the client (hashed as written), then fsynced and linked into the blob store once the digest is verified — the client's last byte waits for that, so cold pulls run at the disk's durable-write speed; warm = from the blob store, the same path as a hosted repository (last row).`,
     '',
   ];
   return lines.join('\n');
