@@ -27,7 +27,7 @@ export interface FoundAsset {
  * request addressed — a group, checked against the token by the auth hook and the format — never the members
  * behind it; members are checked against the roles alone, so nobody reads or writes a member they may not.
  */
-function byRoles(p: Principal): Principal {
+export function byRoles(p: Principal): Principal {
   if (p.kind !== 'user' || p.restrict === undefined) return p;
   const { restrict: _scoped, ...roles } = p;
   return roles;

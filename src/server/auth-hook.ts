@@ -12,8 +12,11 @@ import type { Services } from './services.ts';
 import { GranaryError } from './errors.ts';
 
 export interface RouteAuth {
-  /** What the route does; 'none' = anyone (the handler may still look at `request.principal`). */
-  action?: Action | 'none';
+  /**
+   * What the route does; 'none' = anyone (the handler may still look at `request.principal`). A function when one
+   * route serves several actions (OCI's DELETE: `delete` on a manifest, `write` to cancel one's own upload).
+   */
+  action?: Action | 'none' | ((req: FastifyRequest) => Action | Promise<Action>);
   /** Route param holding the repository name. */
   repoParam?: string;
   /** Or: a function extracting it (e.g. the first segment of an OCI name, which may need a lookup). */
@@ -50,11 +53,12 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
     const cfg = req.routeOptions.config as RouteAuth;
     req.principal = ANONYMOUS;
     if (!cfg?.action) return; // 404 handler
+    const action = typeof cfg.action === 'function' ? await cfg.action(req) : cfg.action;
     // A read-only replica: every content write or delete, and every change to repositories, stops here — before
     // authentication, since the primary's users and tokens are not replicated and a client pushing with them
     // must learn where to push, not that its token is unknown.
     const readOnly = s.replication?.readOnlyReason();
-    if (readOnly && (cfg.action === 'write' || cfg.action === 'delete' || (cfg.action === 'admin' && req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/api/v1/repositories')))) {
+    if (readOnly && (action === 'write' || action === 'delete' || (action === 'admin' && req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/api/v1/repositories')))) {
       throw new GranaryError('DENIED', readOnly);
     }
     const p = await s.auth.authenticate({ authorization: req.headers.authorization, ip: req.ip });
@@ -69,10 +73,10 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
         });
       }
     }
-    if (cfg.action === 'none') return;
+    if (action === 'none') return;
     const name = cfg.repo ? await cfg.repo(req) : cfg.repoParam ? (req.params as Record<string, string>)[cfg.repoParam] : null;
     if (name === null || name === undefined) {
-      await s.auth.require(p, cfg.action, null);
+      await s.auth.require(p, action, null);
       return;
     }
     const repo = await s.repos.get(name);
@@ -82,6 +86,6 @@ export function registerAuthHook(app: FastifyInstance, s: Services): void {
       throw new GranaryError('REPOSITORY_UNKNOWN', `repository ${name} not found`);
     }
     req.repository = repo;
-    await s.auth.require(p, cfg.action, repo);
+    await s.auth.require(p, action, repo);
   });
 }

@@ -9,6 +9,7 @@ import { findBlob, unlinkBlob } from './store.ts';
 import { sendBlob } from '../../server/send-blob.ts';
 import { sendProxyResult } from '../../repos/proxy/index.ts';
 import { readBlob } from './members.ts';
+import { byRoles } from '../../repos/content.ts';
 
 export const getBlob: OciHandler = async (c, req, reply) => {
   const digest = c.t.rest;
@@ -34,7 +35,8 @@ export const getBlob: OciHandler = async (c, req, reply) => {
 
 export const deleteBlob: OciHandler = async (c, req, reply) => {
   if (!c.opts.allowDelete) throw new OciError('UNSUPPORTED', `deletes are disabled in repository ${c.repo.name}`, undefined, 405);
-  await c.s.auth.require(req.principal, 'delete', c.repo);
+  // The token (if any) was checked on the name addressed; the target may be a group's member: its roles decide.
+  await c.s.auth.require(byRoles(req.principal), 'delete', c.repo);
   const digest = c.t.rest;
   assertValidDigest(digest);
   if (!(await unlinkBlob(c.s, c.repo, c.t.image, digest, c.actor))) {

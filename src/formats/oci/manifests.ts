@@ -28,6 +28,7 @@ import { parseReference } from './names.ts';
 import { readManifest } from './members.ts';
 import { STALE_WARNING } from '../../repos/proxy/index.ts';
 import { deleteManifest, getManifest, linkBlob, linkedBlob, manifestBytes, putManifest, removeTag, resolveManifest } from './store.ts';
+import { byRoles } from '../../repos/content.ts';
 
 function unknownManifest(c: OciContext): OciError {
   return new OciError('MANIFEST_UNKNOWN', `manifest ${c.t.rest} is unknown to ${c.t.fullName}`, { name: c.t.fullName, reference: c.t.rest });
@@ -186,7 +187,8 @@ export const putManifestHandler: OciHandler = async (c, req: FastifyRequest, rep
 export const deleteManifestHandler: OciHandler = async (c, req, reply) => {
   const { s, repo, t } = c;
   if (!c.opts.allowDelete) throw new OciError('UNSUPPORTED', `deletes are disabled in repository ${repo.name}`, undefined, 405);
-  await s.auth.require(req.principal, 'delete', repo);
+  // The token (if any) was checked on the name addressed; the target may be a group's member: its roles decide.
+  await s.auth.require(byRoles(req.principal), 'delete', repo);
   const ref = parseReference(t.rest);
   if (!ref) throw unknownManifest(c);
   if (ref.kind === 'tag') {

@@ -7,9 +7,9 @@
  * Each wildcard route declares its action and a `repo` function: the auth hook resolves the repository
  * (target.ts) and checks the action before any handler runs.
  *
- * Actions: GET/HEAD read; POST/PUT/PATCH write; DELETE write at the route (cancelling one's own upload is
- * part of pushing), and the manifest/blob delete handlers require `delete` on top. Reading an upload's
- * status requires write (checked by its handler). A registry JWT is checked again once the image is known:
+ * Actions: GET/HEAD read; POST/PUT/PATCH write; DELETE `delete` on manifests and blobs, `write` on an upload
+ * (cancelling one's own upload is part of pushing); the delete handlers check `delete` on the write target too
+ * (a group's member). Reading an upload's status requires write (checked by its handler). A registry JWT is checked again once the image is known:
  * it must grant that image what the request does to it (`imageAction`: pull, push or delete).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -58,10 +58,13 @@ const TABLE: Record<Method, Partial<Record<V2Kind, OciHandler>>> = {
   },
 };
 
-const ACTION: Record<Method, 'read' | 'write'> = { GET: 'read', HEAD: 'read', POST: 'write', PUT: 'write', PATCH: 'write', DELETE: 'write' };
+const ACTION: Record<Exclude<Method, 'DELETE'>, 'read' | 'write'> = { GET: 'read', HEAD: 'read', POST: 'write', PUT: 'write', PATCH: 'write' };
 
 export async function registerRoutes(app: FastifyInstance, s: Services): Promise<void> {
   const repo = async (req: FastifyRequest) => (await targetOf(s, req)).repo;
+  // DELETE of a manifest or blob needs `delete` (all a registry token for `repository:x:delete` grants, which is
+  // what crane asks for); cancelling one's own upload is part of pushing.
+  const deleteAction = async (req: FastifyRequest) => ((await targetOf(s, req)).kind === 'blobs/uploads' ? ('write' as const) : ('delete' as const));
 
   // end-1: version check and login trigger. Not in v1.1: the catalog (Distribution's extension), kept for tools.
   app.get('/', { config: { action: 'none', format: OCI_FORMAT } }, (req, reply) => versionCheck(s, req, reply));
@@ -73,7 +76,7 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
     app.route({
       method,
       url: '/*',
-      config: { action: ACTION[method], repo, format: OCI_FORMAT },
+      config: { action: method === 'DELETE' ? deleteAction : ACTION[method], repo, format: OCI_FORMAT },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const t = req.oci ?? (await targetOf(s, req));
         const h = handlers[t.kind];
@@ -86,7 +89,7 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
         const p = req.principal;
         if (p.kind === 'user' && p.restrict) await s.auth.require(p, imageAction(method, t.kind), req.repository!, t.image);
         // Writes to a group go to its writeMember (write permission on it checked too); proxies are read-only.
-        const writes = ACTION[method] === 'write' || t.kind === 'blobs/uploads';
+        const writes = (method !== 'GET' && method !== 'HEAD') || t.kind === 'blobs/uploads';
         const r = writes && req.repository!.kind !== 'hosted' ? await writeTarget(s, req.repository!, req.principal) : req.repository!;
         return h({ s, t, repo: r, opts: optionsOf(r), actor: actorOf(req.principal) }, req, reply);
       },

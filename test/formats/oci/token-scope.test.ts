@@ -129,9 +129,18 @@ describe('delete, short names, catalog', () => {
     const forApp = await token(['repository:team/app:*'], admin);
     await needsScope(await s.fetch(`/v2/team/doomed/manifests/${doomed.manifest}`, { method: 'DELETE', auth: forApp }), 'repository:team/doomed:delete');
     assert.equal(await head(`/v2/team/doomed/manifests/${doomed.manifest}`), 200, 'still there');
-    // `*`, as containers/image asks to delete: a bare `delete` fails the route's repository-level write check.
-    const forDoomed = await token(['repository:team/doomed:*'], admin);
+    // A bare `delete`, as crane asks for (containers/image asks for `*`).
+    const forDoomed = await token(['repository:team/doomed:delete'], admin);
+    await needsScope(await s.fetch(`/v2/team/doomed/manifests/v1`, { auth: forDoomed }), 'repository:team/doomed:pull');
     assert.equal((await s.fetch(`/v2/team/doomed/manifests/${doomed.manifest}`, { method: 'DELETE', auth: forDoomed })).status, 202);
+    assert.equal(await head(`/v2/team/doomed/manifests/${doomed.manifest}`), 404, 'gone');
+    // Cancelling an upload is pushing: a delete-only token may not; a push token may.
+    const push = await token(['repository:team/app:pull,push']);
+    const start = await s.fetch('/v2/team/app/blobs/uploads/', { method: 'POST', auth: push });
+    assert.equal(start.status, 202);
+    const upload = new URL(start.headers.get('location')!, s.url).pathname;
+    await needsScope(await s.fetch(upload, { method: 'DELETE', auth: await token(['repository:team/app:delete'], admin) }), 'repository:team/app:pull,push');
+    assert.equal((await s.fetch(upload, { method: 'DELETE', auth: push })).status, 204);
   });
 
   it('an image of the default repository, by its short name', async () => {
