@@ -2,10 +2,10 @@
  * Assets: a repository path bound to a blob digest, with a media type and typed metadata.
  * Writes append their event in the same transaction.
  */
-import { sql } from 'kysely';
-import type { Db, Tx } from './db.ts';
+import { sql, type RawBuilder } from 'kysely';
+import type { Db, DbCapabilities, Tx } from './db.ts';
 import type { AssetRow } from './tables.ts';
-import { now } from './db.ts';
+import { capsOf, now } from './db.ts';
 import { appendEvent } from './events.ts';
 
 export interface Asset {
@@ -112,7 +112,11 @@ export async function deleteAsset(tx: Tx, repo: { id: number; name: string }, pa
 export interface AssetQuery {
   repoIds?: number[];
   prefix?: string;
-  /** Exact matches on metadata keys (compared as JSON scalars). */
+  /**
+   * Exact matches on top-level metadata keys, as `String(stored) === String(wanted)` on scalars: a JSON string by
+   * its value, a number by its JSON spelling (`1` matches "1", `1.5` "1.5"), `true`/`false`/`null` by those words.
+   * A missing key, an array or an object never matches.
+   */
   metadata?: Record<string, string | number | boolean>;
   digest?: string;
   /** Keyset pagination: paths after this one (within a single repository) or ids after this one. */
@@ -125,28 +129,42 @@ function likePrefix(prefix: string): string {
   return prefix.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
 }
 
-export async function listAssets(db: Db, q: AssetQuery): Promise<Asset[]> {
-  const limit = Math.min(q.limit ?? 100, 1000);
-  const want = Object.entries(q.metadata ?? {});
-  const out: Asset[] = [];
-  let after = q.afterId ?? 0;
-  // Metadata filters run here, on the JSON both dialects store as text, so a page is filled by scanning
-  // further batches until it holds `limit` matches or the table ends. The search issue can move them into
-  // SQL (json_extract / jsonb) once the formats settle which keys are indexed.
-  for (;;) {
-    let query = db.selectFrom('assets').selectAll().orderBy('id').limit(limit);
-    if (q.repoIds) query = q.repoIds.length ? query.where('repo_id', 'in', q.repoIds) : query.where(sql<boolean>`1 = 0`);
-    if (q.prefix) query = query.where(sql<boolean>`path like ${likePrefix(q.prefix)} escape '\\'`);
-    if (q.digest) query = query.where('digest', '=', q.digest);
-    if (after) query = query.where('id', '>', after);
-    const rows = (await query.execute()).map(toAsset);
-    for (const a of rows) {
-      if (want.every(([k, v]) => String(a.metadata[k]) === String(v))) out.push(a);
-      if (out.length === limit) return out;
-    }
-    if (rows.length < limit || !want.length) return out;
-    after = rows[rows.length - 1].id;
+/** JSON.stringify's escape of U+0000, a regular expression finding it unescaped, and what PostgreSQL reads instead. */
+const NUL_ESCAPE = String.raw`\u0000`;
+const NUL_ESCAPE_RE = String.raw`(?<!\\)((?:\\\\)*)\\u0000`;
+const NUL_STANDIN = String.raw`\1\\uffff`;
+
+/**
+ * True where metadata key `key` holds a scalar whose text is `want` (the AssetQuery.metadata rule), in SQL so a
+ * page holds only matches. Keys are bound, never spliced into the SQL: SQLite gets a JSON path with the key as a
+ * quoted label (JSON.stringify escapes dots, quotes and backslashes), PostgreSQL the key as text. Numbers are
+ * compared by the spelling stored (`->` on SQLite, `::json ->>` on PostgreSQL), which is JSON.stringify's and so
+ * String()'s — not by a SQL number rendered back to text, which would spell 1e21 or 0.1+0.2 differently.
+ */
+function metadataEquals(caps: DbCapabilities, key: string, want: string): RawBuilder<boolean> {
+  if (caps.jsonKeys === 'json1') {
+    const path = '$.' + JSON.stringify(key);
+    return sql<boolean>`case json_type(metadata, ${path}) when 'text' then json_extract(metadata, ${path}) when 'array' then null when 'object' then null else metadata -> ${path} end = ${want}`;
   }
+  // PostgreSQL refuses to decode the escape of U+0000 (one such string anywhere fails the whole query) and to bind
+  // text holding it: U+0000 reads as U+FFFF on both sides instead — only an escape preceded by an even number of
+  // backslashes, so a stored backslash followed by "u0000" stays as it is.
+  const doc = sql`(case when strpos(metadata, ${NUL_ESCAPE}) > 0 then regexp_replace(metadata, ${NUL_ESCAPE_RE}, ${NUL_STANDIN}, 'g') else metadata end)::json`;
+  const k = key.replaceAll('\0', '\uffff');
+  // `->>` gives null for a JSON null, which String() spells "null".
+  return sql<boolean>`case json_typeof(${doc} -> ${k}::text) when 'null' then 'null' when 'array' then null when 'object' then null else ${doc} ->> ${k}::text end = ${want.replaceAll('\0', '\uffff')}`;
+}
+
+/** Assets matching every filter, in id order: one query per page, whatever the filters. */
+export async function listAssets(db: Db, q: AssetQuery): Promise<Asset[]> {
+  const caps = capsOf(db);
+  let query = db.selectFrom('assets').selectAll().orderBy('id').limit(Math.min(q.limit ?? 100, 1000));
+  if (q.repoIds) query = q.repoIds.length ? query.where('repo_id', 'in', q.repoIds) : query.where(sql<boolean>`1 = 0`);
+  if (q.prefix) query = query.where(sql<boolean>`path like ${likePrefix(q.prefix)} escape '\\'`);
+  if (q.digest) query = query.where('digest', '=', q.digest);
+  if (q.afterId) query = query.where('id', '>', q.afterId);
+  for (const [k, v] of Object.entries(q.metadata ?? {})) query = query.where(metadataEquals(caps, k, String(v)));
+  return (await query.execute()).map(toAsset);
 }
 
 export async function countAssetsByDigest(db: Db, digest: string): Promise<number> {

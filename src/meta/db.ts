@@ -18,6 +18,19 @@ export interface DbCapabilities {
   dialect: 'sqlite' | 'postgres';
   /** Row locks (`SELECT … FOR UPDATE`) exist; SQLite serialises writers instead. */
   rowLocks: boolean;
+  /**
+   * How SQL reads one key of a JSON text column: SQLite's json1 functions (`json_type`, `json_extract`, `->`), or
+   * PostgreSQL's operators on a `::json` cast (text-preserving, unlike jsonb, so a number keeps its JSON spelling).
+   */
+  jsonKeys: 'json1' | 'pg-json';
+}
+
+const SQLITE_CAPS: DbCapabilities = Object.freeze({ dialect: 'sqlite', rowLocks: false, jsonKeys: 'json1' });
+const POSTGRES_CAPS: DbCapabilities = Object.freeze({ dialect: 'postgres', rowLocks: true, jsonKeys: 'pg-json' });
+
+/** The capabilities behind a database or a transaction, for queries that are handed `db` rather than the MetaDb. */
+export function capsOf(db: Kysely<any>): DbCapabilities {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? POSTGRES_CAPS : SQLITE_CAPS;
 }
 
 export interface MetaDb {
@@ -46,7 +59,7 @@ export async function openDb(opts: DbOptions): Promise<MetaDb> {
   if (opts.driver === 'sqlite') {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     db = new Kysely<Database>({ dialect: new NodeSqliteDialect(opts.path) });
-    caps = { dialect: 'sqlite', rowLocks: false };
+    caps = SQLITE_CAPS;
   } else {
     const pg = await import('pg');
     // int8 (bigint) columns hold sizes and sequence numbers below 2^53: return them as numbers.
@@ -64,7 +77,7 @@ export async function openDb(opts: DbOptions): Promise<MetaDb> {
     // discards it and the next query opens a new one.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    caps = { dialect: 'postgres', rowLocks: true };
+    caps = POSTGRES_CAPS;
   }
   try {
     await migrate(db);

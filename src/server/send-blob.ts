@@ -3,11 +3,10 @@
  * conditional requests (If-None-Match, If-Range) and single byte ranges (206 / 416). HEAD sends headers only.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { BlobFile, BlobStore } from '../blobs/types.ts';
 import { blobDownloadUrl } from '../blobs/index.ts';
 import { GranaryError } from './errors.ts';
-import { copyFileRange } from './send-file.ts';
+import { copyFileRange, sendRaw } from './send-file.ts';
 
 export interface BlobToSend {
   digest: string;
@@ -87,24 +86,15 @@ export async function sendBlob(req: FastifyRequest, reply: FastifyReply, blobs: 
   return reply.send(await blobs.open(b.digest, range ? { range } : {}));
 }
 
-/**
- * Local files go out through `copyFileRange` (reused buffers; see send-file.ts) on the raw response: the reply is
- * hijacked after the headers Fastify collected are written, so onResponse hooks (metrics, the access log) still
- * run when the response finishes.
- */
+/** Local files go out through `copyFileRange` (reused buffers; see send-file.ts). */
 async function sendFile(req: FastifyRequest, reply: FastifyReply, file: BlobFile, b: BlobToSend, start: number, end: number): Promise<FastifyReply> {
   if (file.size !== b.size) {
     await file.close();
     throw new GranaryError('INTERNAL', `stored blob ${b.digest} has ${file.size} bytes, its record says ${b.size}`);
   }
-  reply.hijack();
-  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   try {
-    await copyFileRange(file, start, end, reply.raw);
-  } catch (err) {
-    req.log.error({ err, digest: b.digest }, 'blob download failed after its headers were sent');
+    return await sendRaw(req, reply, { digest: b.digest }, (dest) => copyFileRange(file, start, end, dest));
   } finally {
     await file.close();
   }
-  return reply;
 }

@@ -9,7 +9,9 @@
  * next read runs while earlier chunks are still being written, and a buffer goes back to a shared pool when the
  * socket write that carried it completes (its callback) — from then on nothing references it.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobFile } from '../blobs/types.ts';
 
 const CHUNK = 1024 * 1024;
@@ -24,18 +26,31 @@ const give = (b: Buffer): void => {
   if (pool.length < POOL_MAX) pool.push(b);
 };
 
+/** A file still being written (a proxy's spool): how far it may be read now, and a wait for more. */
+export interface Growing {
+  /** Bytes readable now, from the file's start. */
+  readable(): number;
+  /** Resolves when `readable()` may have grown; rejects when the writer failed (the copy then fails with it). */
+  more(): Promise<void>;
+}
+
+/** Reads smaller than this get a buffer of their own (Node pools small allocations itself). */
+const SMALL = 64 * 1024;
+
 /**
- * Writes bytes [start, end) of `file` to `dest` and ends it. Resolves when the last chunk was handed to `dest`,
- * or as soon as `dest` closed early (a client that went away is not an error). Rejects — after destroying `dest`,
- * so the client sees a truncated body rather than a clean end — when a read fails or the file is shorter than
- * `end`. Does not close `file`.
+ * Writes bytes [start, end) of `file` to `dest` and ends it — with `growing`, tailing a file that is still being
+ * written, up to what it says is readable. Resolves when the last chunk was handed to `dest`, or as soon as `dest`
+ * closed early (a client that went away is not an error). Rejects — after destroying `dest`, so the client sees a
+ * truncated body rather than a clean end — when a read fails, the file is shorter than `end`, or the writer of a
+ * growing file failed. Does not close `file`.
  */
-export function copyFileRange(file: BlobFile, start: number, end: number, dest: Writable): Promise<void> {
+export function copyFileRange(file: BlobFile, start: number, end: number, dest: Writable, growing?: Growing): Promise<void> {
   return new Promise((resolve, reject) => {
     let pos = start;
     let inFlight = 0;
     let reading = false;
     let settled = false;
+    let waiting = false;
 
     const settle = (err?: Error): void => {
       if (settled) return;
@@ -53,9 +68,22 @@ export function copyFileRange(file: BlobFile, start: number, end: number, dest: 
       reading = true;
       try {
         while (pos < end && inFlight < IN_FLIGHT && !dest.writableNeedDrain) {
-          const want = Math.min(CHUNK, end - pos);
-          // A short tail or a small blob gets a buffer of its own size (Node pools small allocations itself).
-          const pooled = want === CHUNK;
+          const limit = growing === undefined ? end : Math.min(end, growing.readable());
+          if (pos >= limit) {
+            if (!waiting) {
+              waiting = true;
+              growing!.more().then(
+                () => {
+                  waiting = false;
+                  void pump();
+                },
+                (err: Error) => settle(err),
+              );
+            }
+            break;
+          }
+          const want = Math.min(CHUNK, limit - pos);
+          const pooled = want > SMALL;
           const buf = pooled ? take() : Buffer.allocUnsafe(want);
           const n = await file.read(buf, 0, want, pos);
           if (settled) return;
@@ -68,7 +96,7 @@ export function copyFileRange(file: BlobFile, start: number, end: number, dest: 
             if (!err) void pump();
           });
         }
-        if (pos >= end) {
+        if (pos >= end && !settled) {
           dest.end();
           settle();
         }
@@ -84,4 +112,20 @@ export function copyFileRange(file: BlobFile, start: number, end: number, dest: 
     if (dest.destroyed) return settle();
     void pump();
   });
+}
+
+/**
+ * Sends a response body written by `copy` (copyFileRange) on the raw response: the reply is hijacked after the
+ * status and headers Fastify collected are written, so onResponse hooks (metrics, the access log) still run when
+ * the response finishes. A failure after the headers can only cut the body short; it is logged.
+ */
+export async function sendRaw(req: FastifyRequest, reply: FastifyReply, what: Record<string, unknown>, copy: (dest: Writable) => Promise<void>): Promise<FastifyReply> {
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  try {
+    await copy(reply.raw);
+  } catch (err) {
+    req.log.error({ err, ...what }, 'download failed after its headers were sent');
+  }
+  return reply;
 }

@@ -109,7 +109,7 @@ async function routes(app: FastifyInstance, s: Services): Promise<void> {
   const get = async (req: Req, reply: FastifyReply) => {
     const repo = req.repository!;
     const rest = req.params['*'];
-    if (rest.startsWith('sumdb/')) return serveSumdb(repo, rest, req.method, reply);
+    if (rest.startsWith('sumdb/')) return serveSumdb(s, req, reply, repo, rest);
     const r = parseRequestPath(rest);
     if (!r) throw new GranaryError('NOT_FOUND', `not found: ${rest}`);
     if (r.file === 'list') {

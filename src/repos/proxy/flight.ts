@@ -13,13 +13,15 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, openSync, closeSync, read as fsRead, unlink } from 'node:fs';
-import { open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDigester, type DigestAlgorithm } from '../../blobs/digest.ts';
 import { TooLargeError } from '../../blobs/errors.ts';
 import { writevAll } from '../../util/writev-all.ts';
+import type { BlobFile } from '../../blobs/types.ts';
+import { copyFileRange, type Growing } from '../../server/send-file.ts';
 
 export interface SpoolOptions {
   onBytes?: (n: number) => void;
@@ -101,6 +103,20 @@ export class Flight extends EventEmitter {
     }
   }
 
+  /**
+   * A second name for the finished spool, for the blob store to adopt (and so take away): the spool's own name
+   * stays until the flight is over, so a client joining between adoption and commit still opens it.
+   */
+  async handOver(): Promise<string> {
+    const name = this.file.replace(/\.spool$/, '.adopt.spool');
+    try {
+      await link(this.file, name);
+    } catch {
+      await copyFile(this.file, name); // a filesystem without hard links: a copy costs a write, nothing else
+    }
+    return name;
+  }
+
   commit(): void {
     this.committed = true;
     this.#finish();
@@ -116,6 +132,32 @@ export class Flight extends EventEmitter {
     this.emit('progress');
     unlink(this.file, () => {});
     this.#resolveOver();
+  }
+
+  /**
+   * Copies the spool's `size` bytes into `dest` (an HTTP response) as they arrive, through reused buffers
+   * (server/send-file.ts) rather than a stream allocating one per chunk; like `reader(true)`, the last byte waits
+   * until the asset is stored. Fails (and cuts `dest` short) when the flight fails.
+   */
+  async copyTo(dest: Writable, size: number): Promise<void> {
+    const fd = openSync(this.file, 'r');
+    const file: BlobFile = {
+      size,
+      read: (buf, offset, length, position) => new Promise((resolve, reject) => fsRead(fd, buf, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
+      close: async () => {},
+    };
+    const growing: Growing = {
+      readable: () => (this.committed ? this.written : this.written - 1),
+      more: () => {
+        if (this.error) return Promise.reject(this.error);
+        return new Promise((resolve, reject) => this.once('progress', () => (this.error ? reject(this.error) : resolve())));
+      },
+    };
+    try {
+      await copyFileRange(file, 0, size, dest, growing);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**

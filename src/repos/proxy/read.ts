@@ -8,7 +8,8 @@
  *   404:       remembered for the negative TTL.
  *   upstream down: a cached copy (mutable past its TTL included) is served with `stale: true`; else the error.
  */
-import { Readable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { Readable, type Writable } from 'node:stream';
 import type { Services } from '../../server/services.ts';
 import type { RepositoryRecord } from '../../meta/repos.ts';
 import { getAsset, listAssets, putAsset, type Asset } from '../../meta/assets.ts';
@@ -49,7 +50,16 @@ export type ProxyResult =
   /** Serve `asset` from the blob store (sendProxyResult does ranges, ETag, the stale Warning). */
   | { kind: 'cached'; asset: Asset; repo: RepositoryRecord; stale: boolean }
   /** Bytes arriving from the upstream now (no body for `head`); the cache is being filled behind it. */
-  | { kind: 'live'; repo: RepositoryRecord; body: Readable | null; size?: number; digest?: string; mediaType?: string }
+  | {
+      kind: 'live';
+      repo: RepositoryRecord;
+      body: Readable | null;
+      size?: number;
+      digest?: string;
+      mediaType?: string;
+      /** Instead of `body` (destroy it then): the same bytes written straight into a response, without a stream. */
+      copyTo?: (dest: Writable) => Promise<void>;
+    }
   | { kind: 'not-found' };
 
 /** `<upstream>/<path>`, one slash between, path segments kept as given (they are already URL-safe). */
@@ -275,7 +285,16 @@ async function fetchImmutable(s: Services, rt: ProxyRuntime, repo: RepositoryRec
     return { kind: 'cached', asset, repo, stale: false };
   }
   if (flight.error) throw flight.error;
-  return { kind: 'live', repo, body: flight.reader(true), size: info.size, digest: info.digest, mediaType: info.mediaType };
+  const size = info.size;
+  return {
+    kind: 'live',
+    repo,
+    body: flight.reader(true),
+    size,
+    digest: info.digest,
+    mediaType: info.mediaType,
+    ...(size === undefined ? {} : { copyTo: (dest: Writable) => flight.copyTo(dest, size) }),
+  };
 }
 
 /** Starts the upstream GET; resolves once headers are in (or not found), then keeps spooling and storing. */
@@ -313,7 +332,8 @@ async function runFlight(s: Services, rt: ProxyRuntime, repo: RepositoryRecord, 
     spooled = flight.spool(body, { onBytes, hash: algorithm, maxBytes });
     stored = spooled.then(async (sp) => {
       checkSpooled(sp, r.expectedDigest, size);
-      const blob = await s.blobs.adoptFile!(flight.file, { digest: sp.digest!, size: sp.size });
+      const name = await flight.handOver();
+      const blob = await s.blobs.adoptFile!(name, { digest: sp.digest!, size: sp.size }).finally(() => rm(name, { force: true }));
       return bindCached(s, repo, r.path, { ...blob, ...asset });
     });
   } else {

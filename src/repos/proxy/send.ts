@@ -7,6 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../server/services.ts';
 import { sendBlob } from '../../server/send-blob.ts';
+import { sendRaw } from '../../server/send-file.ts';
 import { GranaryError } from '../../server/errors.ts';
 import type { ProxyResult } from './read.ts';
 import { noteAccess } from './access.ts';
@@ -42,6 +43,10 @@ export async function sendProxyResult(req: FastifyRequest, reply: FastifyReply, 
   if (req.method === 'HEAD' || !r.body) {
     r.body?.destroy();
     return reply.send();
+  }
+  if (r.copyTo !== undefined) {
+    r.body.destroy();
+    return sendRaw(req, reply, { repository: r.repo.name, digest: r.digest }, r.copyTo);
   }
   return reply.send(r.body);
 }

@@ -39,6 +39,8 @@ export interface FakeSumdb {
   gosumdb: string;
   /** Request paths received, in order. */
   seen: string[];
+  /** While true every request is answered 503, as a sumdb that is down behind its load balancer. */
+  down: boolean;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startFakeSumdb(name: string, records: { module: string; ve
   const server = createServer((req, res) => {
     const path = req.url ?? '';
     seen.push(path);
+    if (fake.down) return res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance\n');
     if (path === '/latest') return res.end(signedTree);
     if (path === tilePath) return res.end(tile);
     if (path.startsWith('/lookup/')) {
@@ -67,10 +70,12 @@ export async function startFakeSumdb(name: string, records: { module: string; ve
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
+  const fake: FakeSumdb = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     gosumdb: `${name}+${hash.toString('hex')}+${key.toString('base64')}`,
     seen,
+    down: false,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+  return fake;
 }

@@ -187,7 +187,8 @@ describe('checksum database proxy', () => {
     assert.equal(seen.length, n, 'nothing was forwarded');
     assert.equal((await text('/go/withsum/sumdb/sum.golang.org/lookup/other.org/x@v1.0.0')).status, 404, 'the sumdb 404 passes through');
     await new Promise<void>((r) => sumdb.close(() => r()));
-    const down = await text('/go/withsum/sumdb/sum.golang.org/latest');
+    // Never asked before, so nothing cached can stand in (cached answers are served stale: sumdb-cache.test.ts).
+    const down = await text('/go/withsum/sumdb/sum.golang.org/lookup/example.com/down@v1.0.0');
     assert.equal(down.status, 503);
     assert.match(down.body, /checksum database sum.golang.org unreachable/);
     await new Promise<void>((r) => sumdb.listen(0, '127.0.0.1', r)); // for after()
