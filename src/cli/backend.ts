@@ -24,7 +24,11 @@ export interface Backend {
   removeUser(name: string): Promise<void>;
   grant(i: { user: string; repository: string; role: Role }): Promise<void>;
   createToken(i: { user?: string; name: string; readOnly?: boolean; expiresInDays?: number }): Promise<{ token: string; info: TokenJson }>;
-  listTokens(user?: string): Promise<TokenJson[]>;
+  /**
+   * Tokens of `user`; without one, the caller's own over HTTP, or — `all`, or on the local data dir, where there is
+   * no caller — every user's.
+   */
+  listTokens(user?: string, all?: boolean): Promise<TokenJson[]>;
   revokeToken(id: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -63,7 +67,7 @@ function httpBackend(base: string, token: string | undefined): Backend {
     removeUser: (name) => call('DELETE', `/users/${enc(name)}`),
     grant: (i) => call('PUT', '/bindings', i),
     createToken: (i) => call('POST', '/tokens', i),
-    listTokens: async (user) => (await call<{ tokens: TokenJson[] }>('GET', `/tokens${user ? `?user=${enc(user)}` : ''}`)).tokens,
+    listTokens: async (user, all) => (await call<{ tokens: TokenJson[] }>('GET', `/tokens${user ? `?user=${enc(user)}` : all ? '?all=true' : ''}`)).tokens,
     revokeToken: (id) => call('DELETE', `/tokens/${enc(id)}`),
     close: async () => {},
   };

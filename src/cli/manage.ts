@@ -114,9 +114,15 @@ export function registerManage(program: Command): void {
       process.stderr.write(`token ${t.info.id} for ${t.info.user}${t.info.expiresAt ? `, expires ${t.info.expiresAt}` : ''}: store it now, it is not shown again\n`);
     }),
   );
-  withBackendFlags(token.command('ls').description('list tokens (never their secrets)').option('-u, --user <user>', 'whose tokens').option('--json', 'JSON output')).action(
-    (f: Flags & { user?: string }) =>
-      withBackend(f, async (b) => printTable(await b.listTokens(f.user), ['id', 'user', 'name', 'readOnly', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt'], f.json)),
+  withBackendFlags(
+    token
+      .command('ls')
+      .description("list tokens, never their secrets: yours over HTTP, everyone's on the local data dir")
+      .option('-u, --user <user>', 'whose tokens')
+      .option('-a, --all', "every user's tokens (admins)")
+      .option('--json', 'JSON output'),
+  ).action((f: Flags & { user?: string; all?: boolean }) =>
+    withBackend(f, async (b) => printTable(await b.listTokens(f.user, f.all), ['id', 'user', 'name', 'readOnly', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt'], f.json)),
   );
   withBackendFlags(token.command('revoke <id>').description('revoke a token')).action((id: string, f: Flags) =>
     withBackend(f, async (b) => {

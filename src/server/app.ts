@@ -64,6 +64,12 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    // close() reaps idle keep-alive connections once; one busy at that moment would stay open for the keep-alive
+    // timeout (72 s) after its response and hold the shutdown until the grace period kills the process. Reap
+    // connections as they become idle until the server is closed.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+    reaper.unref();
+    app.server.once('close', () => clearInterval(reaper));
   });
   app.addHook('onRequest', async (_req, reply) => {
     if (!closing) return;

@@ -116,6 +116,9 @@ async function scenario(s: TestServer, flags: string[], env: Record<string, stri
   const row = /^(\S+)\s+bob\s+ci\s/m.exec(listed.stdout);
   assert.ok(row, listed.stdout);
   const id = row[1];
+  // --all: every user's tokens, over HTTP (the admin's own list would not hold bob's) as on the data dir.
+  const all = JSON.parse((await run(['token', 'ls', '--all', '--json'])).stdout) as { id: string; user: string }[];
+  assert.ok(all.some((t) => t.id === id && t.user === 'bob'), JSON.stringify(all));
 
   const put = await s.fetch('/generic/x/file', { method: 'PUT', body: 'v1', auth: basic('bob', token) });
   assert.equal(put.status, 201, await put.text());
