@@ -94,6 +94,27 @@ describe('skopeo through an OCI proxy in front of a Granary with token auth', { 
     assert.deepEqual(await listAssets(px.services.meta.db, { repoIds: [wrong.id] }), []);
   });
 
+  it('keeps serving what it cached when the upstream starts refusing its credentials', async () => {
+    const opts = { proxy: { auth: { type: 'basic', username: 'puller', password: 'puller-password-1' }, retries: 0, timeoutMs: 5000, metadataTtlSeconds: 0 } };
+    await px.services.repos.update('mirror', { options: opts }, 'test');
+    px.services.repos.invalidate();
+    // The proxy's upstream account is disabled: its cached token and its password are refused from now on.
+    await up.services.accounts.updateUser('puller', { disabled: true }, 'test');
+    try {
+      await ok(pull(host, 'mirror/priv/app:1', 'back-refused'));
+      await assertSameBlobs(layout, join(work, 'back-refused'));
+      const m = await px.fetch('/v2/mirror/priv/app/manifests/1', { auth: null, headers: { accept: layout.top.mediaType } });
+      assert.equal(m.status, 200);
+      assert.match(m.headers.get('warning') ?? '', /^110 /, 'marked stale');
+      await m.arrayBuffer();
+      const never = await px.fetch('/v2/mirror/priv/app/manifests/never-pulled', { auth: null });
+      assert.equal(never.status, 502, 'what was never cached still fails, naming the credentials');
+      assert.match(((await never.json()) as { errors: { message: string }[] }).errors[0].message, /refused the proxy's credentials \(HTTP 401\)/);
+    } finally {
+      await up.services.accounts.updateUser('puller', { disabled: false }, 'test');
+    }
+  });
+
   it('keeps serving the pulled image from the cache when the upstream is stopped', async () => {
     const opts = { proxy: { auth: { type: 'basic', username: 'puller', password: 'puller-password-1' }, retries: 0, timeoutMs: 5000, metadataTtlSeconds: 0 } };
     await px.services.repos.update('mirror', { options: opts }, 'test');

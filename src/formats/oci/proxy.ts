@@ -24,6 +24,7 @@ import {
   proxyRead,
   upstreamFetch,
   UpstreamError,
+  upstreamUnavailable,
   type ProxyResult,
 } from '../../repos/proxy/index.ts';
 import type { Descriptor } from './descriptor.ts';
@@ -155,7 +156,7 @@ async function revalidateTag(
     markFresh(s, repo, key);
     return { ...m, stale: false };
   } catch (e) {
-    if (!tag || (e instanceof UpstreamError && e.upstreamStatus !== null && e.upstreamStatus < 500 && e.upstreamStatus !== 429)) throw e;
+    if (!tag || !upstreamUnavailable(e)) throw e;
     s.log.warn({ repository: repo.name, image: name, tag: tagName, err: (e as Error).message }, 'upstream failed: serving the cached tag past its TTL');
     countCacheHit(s, repo, true);
     return cachedOf(true);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { GranaryError } from '../../server/errors.ts';
 import type { ProxyOptions } from './options.ts';
+import { UpstreamError } from './upstream-error.ts';
 
 export interface Challenge {
   realm: string;
@@ -64,9 +65,7 @@ async function fetchToken(cache: TokenCache, o: ProxyOptions, ch: Challenge, sco
   }
   const text = await res.body.text();
   if (res.statusCode !== 200) {
-    throw new GranaryError('UPSTREAM_FAILED', `the upstream's token service ${url.origin}${url.pathname} refused the proxy's credentials (HTTP ${res.statusCode}): check the upstream auth`, {
-      details: { upstreamStatus: res.statusCode },
-    });
+    throw new UpstreamError(`the upstream's token service ${url.origin}${url.pathname} refused the proxy's credentials (HTTP ${res.statusCode}): check the upstream auth`, res.statusCode);
   }
   let body: { token?: string; access_token?: string; expires_in?: number };
   try {

@@ -17,7 +17,7 @@ import { runtimeOf } from './runtime.ts';
 import type { UpstreamInit, UpstreamResponse } from './upstream.ts';
 
 export { readThrough, type ReadPlan } from './group.ts';
-export { proxyRead, upstreamUrl, markFresh, markMissing, isFreshPath, knownMissing, bindCached, type Mutability, type ProxyRequest, type ProxyResult } from './read.ts';
+export { proxyRead, upstreamUrl, upstreamUnavailable, markFresh, markMissing, isFreshPath, knownMissing, bindCached, type Mutability, type ProxyRequest, type ProxyResult } from './read.ts';
 export { sendProxyResult, STALE_WARNING, type SendOptions } from './send.ts';
 export { UpstreamError, type UpstreamInit, type UpstreamResponse } from './upstream.ts';
 export { PROXY_OPTIONS_KEY, ProxyOptionsSchema, proxyOptionsOf, isDockerHub, redactProxySecrets, keepRedactedSecrets, type ProxyOptions, type UpstreamAuth } from './options.ts';

@@ -121,9 +121,16 @@ export async function proxyRead(s: Services, repo: RepositoryRecord, r: ProxyReq
   }
 }
 
-/** The upstream could not answer (down, timing out, 5xx, 429) — as opposed to answering no (401, 403, 400…). */
-function upstreamUnavailable(e: unknown): boolean {
-  return !(e instanceof UpstreamError && e.upstreamStatus !== null && e.upstreamStatus < 500 && e.upstreamStatus !== 429);
+/**
+ * Whether a failed upstream request leaves a cached copy the best answer: the upstream is down, timing out, 5xx or
+ * 429 — or it refuses the proxy's own credentials (401/403: credentials that expired or were rotated upstream are
+ * the operator's to fix, no reason for a mirror to stop serving what it holds; the failure is logged and counted).
+ * An answer about the object itself (400, 404…) is obeyed.
+ */
+export function upstreamUnavailable(e: unknown): boolean {
+  if (!(e instanceof UpstreamError) || e.upstreamStatus === null) return true;
+  const st = e.upstreamStatus;
+  return st >= 500 || st === 429 || st === 401 || st === 403;
 }
 
 /**

@@ -10,6 +10,7 @@ import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { RepositoryRecord } from '../../meta/repos.ts';
 import { GranaryError } from '../../server/errors.ts';
 import { authorize, challengeOf, type TokenCache } from './auth.ts';
+import { UpstreamError } from './upstream-error.ts';
 import { proxyOptionsOf, type ProxyOptions } from './options.ts';
 
 export interface UpstreamResponse {
@@ -35,14 +36,7 @@ export interface UpstreamClient {
   close(): Promise<void>;
 }
 
-/** Upstream trouble the client should hear about: status 502 (or 504 on timeouts), naming the upstream. */
-export class UpstreamError extends GranaryError {
-  readonly upstreamStatus: number | null;
-  constructor(message: string, upstreamStatus: number | null, cause?: unknown) {
-    super('UPSTREAM_FAILED', message, { cause, details: { upstreamStatus } });
-    this.upstreamStatus = upstreamStatus;
-  }
-}
+export { UpstreamError } from './upstream-error.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -184,6 +184,19 @@ describe('repos/proxy core', () => {
     await assert.rejects(proxyRead(s.services, other, { path: `one/_blobs/${digest}`, mutability: 'immutable', expectedDigest: digest, wait: true }), /HTTP 503/);
   });
 
+  it("serves stale cached metadata when the upstream starts refusing the proxy's credentials; nothing uncached", async () => {
+    let refuse = false;
+    handler = (_req, res) => (refuse ? res.writeHead(401, { 'www-authenticate': 'Basic realm="up"' }).end() : res.writeHead(200, { etag: '"c1"' }).end('index v1'));
+    const r = await repo('creds', { auth: { type: 'basic', username: 'u', password: 'rotated-upstream' }, metadataTtlSeconds: 0 });
+    const req = { path: 'index.json', mutability: 'mutable' as const };
+    assert.equal(await text(await proxyRead(s.services, r, req)), 'index v1');
+    refuse = true;
+    const stale = await proxyRead(s.services, r, req);
+    assert.equal(stale.kind === 'cached' && stale.stale, true, 'expired upstream credentials do not take the mirror down');
+    assert.equal(await text(stale), 'index v1');
+    await assert.rejects(proxyRead(s.services, r, { path: 'other.json', mutability: 'mutable' }), /refused the proxy's credentials \(HTTP 401\)/);
+  });
+
   it('caches nothing when the bytes do not match the expected digest', async () => {
     handler = (_req, res) => res.writeHead(200).end('not what you asked for');
     const r = await repo('digest', {});
