@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBlobStore } from '../src/blobs/index.ts';
+import { mibStream } from './data.ts';
 
 const MiB = 1024 * 1024;
 
@@ -21,18 +22,10 @@ const block = randomBytes(MiB);
 
 /** Bytes [startMiB * MiB, startMiB * MiB + size) of this run's data. */
 function source(size: number, startMiB = 0): Readable {
-  let sent = 0;
-  let n = startMiB;
-  return new Readable({
-    highWaterMark: MiB,
-    read() {
-      if (sent >= size) return void this.push(null);
-      const len = Math.min(MiB, size - sent);
-      const chunk = Buffer.from(block.subarray(0, len));
-      if (len >= 8) chunk.writeBigUInt64LE(BigInt(n++), 0);
-      sent += len;
-      this.push(chunk);
-    },
+  return mibStream(size, startMiB, (n, len) => {
+    const chunk = Buffer.from(block.subarray(0, len));
+    if (len >= 8) chunk.writeBigUInt64LE(BigInt(n), 0);
+    return chunk;
   });
 }
 

@@ -16,18 +16,16 @@
  * OS temp dir), DOCKER_REGISTRY (binary, default docker-registry).
  */
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startRegistry } from '../test/helpers/docker-registry.ts';
 import { generated } from '../test/repos/proxy/helpers.ts';
 import { spawnGranary, stopChild } from '../test/helpers/processes.ts';
+import { sha256Of } from './data.ts';
+import { createRepository, getCount, MiB, parseBytes, pushBlob, rssMiB } from './http-client.ts';
 
-const MiB = 1024 * 1024;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'bench-admin-token-0123456789abcdef';
 
@@ -35,27 +33,6 @@ export interface ProxyBenchReport {
   bytes: number;
   runs: { name: string; seconds: number; mibPerSecond: number }[];
   granaryPeakRssMiB: number;
-}
-
-function parseBytes(v: string | undefined, dflt: number): number {
-  if (!v) return dflt;
-  const m = /^(\d+)\s*([kmg])?/i.exec(v.trim());
-  if (!m) throw new Error(`not a byte count: ${v}`);
-  return Number(m[1]) * ({ k: 1024, m: MiB, g: 1024 * MiB }[(m[2] ?? '').toLowerCase()] ?? 1);
-}
-
-function get(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request(url, { headers }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}`));
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 /** The same GET with curl (a client that costs less CPU per byte than node:http); the byte count it saw. */
@@ -80,25 +57,6 @@ const hasCurl = (): boolean => {
   }
 };
 
-async function push(base: string, name: string, make: () => Readable, digest: string, size: number, headers: Record<string, string> = {}): Promise<void> {
-  const start = await fetch(`${base}/v2/${name}/blobs/uploads/`, { method: 'POST', headers });
-  if (start.status !== 202) throw new Error(`POST upload: HTTP ${start.status}`);
-  const loc = new URL(start.headers.get('location')!, base);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, {
-    method: 'PUT',
-    headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    body: Readable.toWeb(make()) as ReadableStream,
-    duplex: 'half',
-  } as RequestInit);
-  if (put.status !== 201) throw new Error(`PUT upload: HTTP ${put.status} ${await put.text()}`);
-}
-
-async function peakRssMiB(pid: number): Promise<number> {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
-
 export async function runProxyBench(env: NodeJS.ProcessEnv = process.env): Promise<ProxyBenchReport> {
   const bytes = parseBytes(env.BENCH_PROXY_BYTES, 1024 * MiB);
   const rounds = Math.max(1, Number(env.BENCH_PROXY_ROUNDS ?? 5));
@@ -107,22 +65,15 @@ export async function runProxyBench(env: NodeJS.ProcessEnv = process.env): Promi
   let granary: ChildProcess | undefined;
   try {
     const make = generated(bytes, 'granary-proxy-bench');
-    const h = createHash('sha256');
-    for await (const c of make()) h.update(c as Buffer);
-    const digest = `sha256:${h.digest('hex')}`;
+    const digest = await sha256Of(make());
     process.stderr.write(`proxy bench: pushing ${bytes / MiB} MiB to docker-registry…\n`);
-    await push(reg.base, 'bench/big', make, digest, bytes);
-    const g = await spawnGranary(join(dir, 'granary'), TOKEN);
+    await pushBlob({ label: 'docker-registry', base: reg.base, auth: {} }, 'bench/big', make(), bytes, digest);
+    const g = await spawnGranary({ dir: join(dir, 'granary'), adminToken: TOKEN });
     granary = g.child;
-    const create = await fetch(`${g.base}/api/v1/repositories`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'mirror', format: 'oci', kind: 'proxy', upstream: reg.base }),
-    });
-    if (create.status !== 201) throw new Error(`creating the proxy repository: HTTP ${create.status} ${await create.text()}`);
+    await createRepository(g.base, TOKEN, { name: 'mirror', format: 'oci', kind: 'proxy', upstream: reg.base });
     const auth = { authorization: `Bearer ${TOKEN}` };
     const runs: ProxyBenchReport['runs'] = [];
-    const time = async (name: string, url: string, headers?: Record<string, string>, client = get) => {
+    const time = async (name: string, url: string, headers?: Record<string, string>, client: (url: string, headers?: Record<string, string>) => Promise<number> = getCount) => {
       const t0 = performance.now();
       const n = await client(url, headers);
       const seconds = (performance.now() - t0) / 1000;
@@ -147,15 +98,10 @@ export async function runProxyBench(env: NodeJS.ProcessEnv = process.env): Promi
       }
     }
     // Context: the same blob pushed to a hosted repository of the same Granary — what its own serving costs.
-    const hosted = await fetch(`${g.base}/api/v1/repositories`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'hosted', format: 'oci' }),
-    });
-    if (hosted.status !== 201) throw new Error(`creating the hosted repository: HTTP ${hosted.status}`);
-    await push(g.base, 'hosted/big', make, digest, bytes, auth);
+    await createRepository(g.base, TOKEN, { name: 'hosted', format: 'oci' });
+    await pushBlob({ label: 'Granary', base: g.base, auth }, 'hosted/big', make(), bytes, digest);
     await time('context: Granary hosted repository (same blob)', `${g.base}/v2/hosted/big/blobs/${digest}`, auth);
-    return { bytes, runs, granaryPeakRssMiB: await peakRssMiB(g.child.pid!) };
+    return { bytes, runs, granaryPeakRssMiB: Math.round(await rssMiB(g.child.pid!, 'VmHWM')) };
   } finally {
     await stopChild(granary);
     await reg.stop();

@@ -10,19 +10,19 @@
  * the load generator share this machine's cores: read the 2-node numbers with `cores` in mind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestPg } from '../test/helpers/pg.ts';
+import { spawnGranary, stopChild } from '../test/helpers/processes.ts';
+import { createRepository, OCI_MANIFEST, pushImageBlobs, putManifest, sha256 } from './http-client.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 const ADMIN = 'bench-admin-token-0123456789abcdef';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const RESULTS = join(ROOT, 'bench', 'results', 'scale-latest.md');
 
 interface Options {
@@ -38,8 +38,6 @@ function options(env: NodeJS.ProcessEnv = process.env): Options {
     blobBytes: Number(env.BENCH_BLOB_BYTES ?? 256 * 1024),
   };
 }
-
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
@@ -65,66 +63,16 @@ process.on('SIGTERM', async () => { await s.stop(); process.exit(0); });`;
   return { child, endpoint, bucket: 'granary-bench' };
 }
 
-async function startNode(dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  await mkdir(dir, { recursive: true });
-  const child = spawn(join(ROOT, 'bin', 'granary'), ['serve', '--port', '0', '--data-dir', join(dir, 'data')], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GRANARY_ADMIN_TOKEN: ADMIN, GRANARY_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      if (out.length < 100_000) out += d;
-      const m = /"address":"(http:\/\/[^"]+)"[^\n]*"msg":"granary listening"/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.once('exit', (c) => reject(new Error(`granary exited (${c}):\n${out}`)));
-  });
-  // Drain further output (request logs) so the pipe never fills.
-  child.stdout!.removeAllListeners('data').resume();
-  child.stderr!.resume();
-  return { child, url };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Data and load
 
-async function call(url: string, init: RequestInit, status: number): Promise<Response> {
-  const res = await fetch(url, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...(init.headers as Record<string, string>) } });
-  if (res.status !== status) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return res;
-}
-
 /** Creates repository `bench` and pushes one image (config + one layer of `blobBytes`) as bench/app:v1. */
 async function seed(url: string, blobBytes: number): Promise<{ layer: string }> {
-  await call(`${url}/api/v1/repositories`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench', format: 'oci' }) }, 201);
+  await createRepository(url, ADMIN, { name: 'bench', format: 'oci' });
   const layer = randomBytes(blobBytes);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  for (const b of [layer, config]) {
-    const start = await call(`${url}/v2/bench/app/blobs/uploads/`, { method: 'POST' }, 202);
-    const loc = start.headers.get('location')!;
-    await call(`${url}${loc}${loc.includes('?') ? '&' : '?'}digest=${encodeURIComponent(sha256(b))}`, { method: 'PUT', body: b, headers: { 'content-type': 'application/octet-stream' } }, 201);
-  }
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-    }),
-  );
-  await call(`${url}/v2/bench/app/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } }, 201);
+  const t = { label: url, base: url, auth: { authorization: `Bearer ${ADMIN}` } };
+  await putManifest(t, 'bench/app', 'v1', await pushImageBlobs(t, 'bench/app', config, [layer]));
   return { layer: sha256(layer) };
 }
 
@@ -193,12 +141,12 @@ export async function runScaleBench(o: Options = options(), log: (s: string) => 
     return d.url;
   };
   const node = async (name: string, env: Record<string, string>): Promise<string> => {
-    const n = await startNode(join(work, name), env);
+    const n = await spawnGranary({ dir: join(work, name), adminToken: ADMIN, logLevel: 'info', env });
     children.push(n.child);
-    return n.url;
+    return n.base;
   };
   const stopAll = async (): Promise<void> => {
-    await Promise.all(children.splice(0).map(stop));
+    await Promise.all(children.splice(0).map((c) => stopChild(c)));
   };
   const rows: Row[] = [];
   try {
@@ -238,7 +186,7 @@ export async function runScaleBench(o: Options = options(), log: (s: string) => 
       rows.push(await measure('PostgreSQL + S3, redirect (blob GET = 307)', [ra, rb], o, log, 307));
       await stopAll();
     } finally {
-      await stop(s3.child);
+      await stopChild(s3.child);
     }
   } finally {
     await stopAll();

@@ -3,22 +3,20 @@
  * s3rver bucket — the scale-out deployment in miniature. Each node has its own data dir (nothing shared on disk)
  * and is configured only through GRANARY_* variables, as a container would be.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestPg } from '../helpers/pg.ts';
+import { spawnGranary } from '../helpers/processes.ts';
 import { startTestS3, type TestS3 } from '../helpers/s3.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/granary', import.meta.url));
 export const ADMIN = 'scale-admin-token-0123456789abcdef';
 
 export interface Node {
   name: string;
   url: string;
-  child: ChildProcessWithoutNullStreams;
+  child: ChildProcess;
   /** fetch relative to the node, as admin unless `auth` says otherwise (null = anonymous). */
   fetch(path: string, init?: RequestInit & { auth?: string | null }): Promise<Response>;
   /** Sends `signal` and resolves once the process is gone. */
@@ -47,12 +45,8 @@ export async function createCluster(): Promise<Cluster | string> {
   const work = await mkdtemp(join(tmpdir(), 'granary-scale-'));
   const nodes: Node[] = [];
   const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: work,
     // one compile cache for every spawn: each loads the whole CLI
     NODE_COMPILE_CACHE: join(work, '.compile-cache'),
-    GRANARY_LOG_LEVEL: 'info',
-    GRANARY_ADMIN_TOKEN: ADMIN,
     GRANARY_DATABASE_DRIVER: 'postgres',
     GRANARY_DATABASE_URL: pg.url,
     GRANARY_DATABASE_POOL_SIZE: '5',
@@ -66,22 +60,19 @@ export async function createCluster(): Promise<Cluster | string> {
   };
 
   async function start(name: string, extra: Record<string, string> = {}): Promise<Node> {
-    const child = spawn(BIN, ['serve', '--port', '0', '--data-dir', join(work, name)], { cwd: work, env: { ...env, ...extra } });
-    let out = '';
-    const exited = once(child, 'close');
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        out += d;
-        const m = /"address":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*"msg":"granary listening"/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-      void exited.then(([code]) => reject(new Error(`node ${name} exited (${code}) before listening:\n${out}`)));
+    const p = await spawnGranary({
+      dir: work,
+      dataDir: join(work, name),
+      logFile: join(work, `${name}.log`),
+      adminToken: ADMIN,
+      logLevel: 'info',
+      env: { ...env, ...extra },
     });
+    const url = p.base;
     const node: Node = {
       name,
       url,
-      child,
+      child: p.child,
       fetch(path, init = {}) {
         const { auth, headers, ...rest } = init;
         const a = auth === undefined ? ADMIN : auth;
@@ -90,12 +81,8 @@ export async function createCluster(): Promise<Cluster | string> {
           headers: { ...(a === null ? {} : { authorization: `Bearer ${a}` }), ...(headers as Record<string, string> | undefined) },
         });
       },
-      async kill(signal = 'SIGTERM') {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill(signal);
-        await exited;
-      },
-      output: () => out,
+      kill: (signal = 'SIGTERM') => p.stop(signal),
+      output: p.output,
     };
     nodes.push(node);
     return node;
