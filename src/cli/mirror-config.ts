@@ -69,7 +69,7 @@ export function registerMirrorConfig(program: Command): void {
     if (!server) {
       const { loadConfig } = await import('../config/load.ts');
       const c = loadConfig({ file: f.config, overrides: f.dataDir ? { dataDir: f.dataDir } : {} });
-      server = `http://${c.host === '0.0.0.0' ? '127.0.0.1' : c.host}:${c.port}`;
+      server = `${c.tls.certFile ? 'https' : 'http'}://${c.host === '0.0.0.0' ? '127.0.0.1' : c.host}:${c.port}`;
     }
     try {
       new URL(server);

@@ -11,6 +11,8 @@ export interface ServeFlags {
   primaryKey?: string;
   replicationToken?: string;
   replicationBlobs?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function configFromFlags(f: ServeFlags): LoadOptions {
@@ -24,6 +26,10 @@ export function configFromFlags(f: ServeFlags): LoadOptions {
   if (f.replicationToken !== undefined) replication.token = f.replicationToken;
   if (f.replicationBlobs !== undefined) replication.blobs = f.replicationBlobs;
   if (Object.keys(replication).length) overrides.replication = replication;
+  const tls: Record<string, unknown> = {};
+  if (f.tlsCert !== undefined) tls.certFile = f.tlsCert;
+  if (f.tlsKey !== undefined) tls.keyFile = f.tlsKey;
+  if (Object.keys(tls).length) overrides.tls = tls;
   return { file: f.config, overrides };
 }
 
@@ -32,6 +38,10 @@ export async function serve(f: ServeFlags): Promise<void> {
   // Loaded here, not at the top: other commands must not pay for the server's modules.
   const { createLogger, createServices } = await import('../server/bootstrap.ts');
   const { buildApp } = await import('../server/app.ts');
+  const { loadTls, tlsEnabled } = await import('../server/tls.ts');
+  // Unreadable or mismatched TLS files are a config error found before anything else happens — in particular
+  // before a first start creates the admin user, whose token is shown only once the server listens.
+  if (tlsEnabled(config.tls)) loadTls(config.tls);
   const { startJanitor } = await import('../server/janitor.ts');
   const log = createLogger(config);
   const started = await createServices(config, log);
@@ -45,7 +55,7 @@ export async function serve(f: ServeFlags): Promise<void> {
         `  Use it as: curl -H "Authorization: Bearer <token>" ${address}/api/v1/me\n\n`,
     );
   }
-  log.info({ address, dataDir: config.dataDir, database: config.database.driver, blobs: config.blobs.driver }, 'granary listening');
+  log.info({ address, tls: tlsEnabled(config.tls), dataDir: config.dataDir, database: config.database.driver, blobs: config.blobs.driver }, 'granary listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -78,5 +88,7 @@ export function registerServe(program: Command): void {
     .option('--primary-key <pem>', "the primary's feed public key (env GRANARY_REPLICATION_PRIMARY_KEY)")
     .option('--replication-token <token>', 'API token for the primary and blob sources (env GRANARY_REPLICATION_TOKEN)')
     .option('--replication-blobs <mode>', 'eager (default) or lazy (env GRANARY_REPLICATION_BLOBS)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key (env GRANARY_TLS_CERT_FILE)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env GRANARY_TLS_KEY_FILE)')
     .action((opts: ServeFlags) => serve(opts));
 }

@@ -136,6 +136,12 @@ function resolveConfig(cfg: Config, _fileDir: string, source: string | undefined
   if (cfg.database.driver === 'postgres' && !cfg.database.url) {
     throw new ConfigError('database.url', 'is required when database.driver is postgres');
   }
+  // HTTPS needs both files; one alone is a half-done setup, not a reason to fall back to plain HTTP.
+  const { certFile, keyFile } = cfg.tls;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    const [missing, given] = certFile === undefined ? ['tls.certFile', 'tls.keyFile'] : ['tls.keyFile', 'tls.certFile'];
+    throw new ConfigError(missing, `is required when ${given} is set (HTTPS needs both)`);
+  }
   const names = new Set<string>();
   cfg.repositories.forEach((r, i) => {
     if (names.has(r.name)) throw new ConfigError(`repositories.${i}.name`, `duplicate repository ${r.name}`);
@@ -147,5 +153,6 @@ function resolveConfig(cfg: Config, _fileDir: string, source: string | undefined
     dataDir,
     database: { ...cfg.database, path: resolve(dataDir, cfg.database.path ?? 'granary.db') },
     blobs: { ...cfg.blobs, path: resolve(dataDir, cfg.blobs.path ?? 'blobs') },
+    tls: { ...cfg.tls, certFile: certFile && resolve(cwd, certFile), keyFile: keyFile && resolve(cwd, keyFile) },
   };
 }

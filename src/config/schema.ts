@@ -46,6 +46,14 @@ export const ConfigSchema = Type.Object(
       Type.String({ description: 'Public URL clients reach this server at (for Location headers and auth realms).' }),
     ),
     trustProxy: Type.Boolean({ default: false, description: 'Honour X-Forwarded-* headers from a reverse proxy.' }),
+    tls: Type.Object(
+      {
+        certFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain) to serve HTTPS with; needs tls.keyFile.' })),
+        keyFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of tls.certFile.' })),
+        reloadSeconds: Type.Integer({ default: 60, minimum: 0, maximum: 86400, description: 'How often the two files are checked for replacement (0 = never).' }),
+      },
+      { default: {}, additionalProperties: false, description: 'Built-in HTTPS; plain HTTP when neither file is set.' },
+    ),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level.' },

@@ -12,6 +12,7 @@ import { registerHealth } from './health.ts';
 import { normalizeError } from './normalize.ts';
 import { GranaryError } from './errors.ts';
 import { answerContinueAfterAuth } from './continue.ts';
+import { loadTls, tlsEnabled, watchTls, type SecureContextTarget } from './tls.ts';
 import { registerApi } from '../api/index.ts';
 import { allFormats } from '../formats/registry.ts';
 
@@ -36,6 +37,9 @@ export function parseJsonBodies(scope: FastifyInstance): void {
 
 export async function buildApp(s: Services): Promise<FastifyInstance> {
   const { config } = s;
+  // HTTPS when both files are configured: read (and checked, errors naming the key) before anything listens.
+  const tls = tlsEnabled(config.tls) ? config.tls : undefined;
+  const http = { maxHeaderSize: config.limits.headerBytes };
   const app = Fastify<Server>({
     loggerInstance: s.log,
     bodyLimit: config.limits.jsonBodyBytes,
@@ -49,7 +53,9 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     // Fastify's own body.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    http: { maxHeaderSize: config.limits.headerBytes },
+    // An https.Server is an http.Server underneath (same request handling, closeIdleConnections), so the rest
+    // of the app is the same for both; Fastify ignores `http` when `https` is given, so the header limit goes in both.
+    ...(tls ? { https: { ...loadTls(tls), ...http } } : { http }),
     // Unknown fields in a JSON body are an error, not silently dropped: a typo must not pass as success.
     ajv: { customOptions: { removeAdditional: false } },
     // OCI names and generic paths are long; the default 100 would cut them.
@@ -60,6 +66,11 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   // buffering. Scopes that want parsed JSON (the API, npm) add a JSON parser for themselves.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  if (tls) {
+    const stopWatching = watchTls(app.server as unknown as SecureContextTarget, tls, s.log);
+    app.addHook('onClose', async () => stopWatching());
+  }
 
   let closing = false;
   app.addHook('preClose', async () => {
